@@ -1,0 +1,354 @@
+//! A snapshot of the API server's discovery data and a REST mapper over it.
+//!
+//! Pure: built from discovery documents fetched by [`crate::kubeapi`], queried without I/O.
+//! The mapper mirrors the one the garbage collector uses (client-go's discovery REST mapper):
+//! a kind resolves when written exactly as served or all-lowercase; any other spelling does not.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One servable resource type (a top-level resource, not a subresource).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceType {
+    /// API group, empty for the core group.
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    /// Plural resource name, e.g. `horizontalpodautoscalers`.
+    pub plural: String,
+    pub namespaced: bool,
+    pub verbs: Vec<String>,
+}
+
+impl ResourceType {
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        join_api_version(&self.group, &self.version)
+    }
+
+    /// `resource.group`, or `resource` for the core group: the name users and metrics use.
+    pub fn qualified_name(&self) -> String {
+        qualified_resource(&self.plural, &self.group)
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+}
+
+/// `resource.group`, or `resource` for the core group.
+pub fn qualified_resource(plural: &str, group: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
+pub fn join_api_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// A group/version whose discovery document could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveryFailure {
+    /// `group/version`, or `group` when the whole group failed, or `""` for the group list.
+    pub group_version: String,
+    pub error: String,
+}
+
+/// What discovery knows about one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Served versions, preferred first.
+    pub versions: Vec<String>,
+}
+
+/// The result of one round of discovery. Partial by design: failures are recorded, not fatal.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoverySnapshot {
+    groups: BTreeMap<String, GroupInfo>,
+    /// Resource types by `group/version`, for group/versions whose discovery succeeded.
+    resources: BTreeMap<String, Vec<ResourceType>>,
+    failures: Vec<DiscoveryFailure>,
+    group_list_complete: bool,
+}
+
+/// How a `(apiVersion, kind)` pair maps, as the garbage collector would see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapping<'a> {
+    /// Resolves (exactly, or through the all-lowercase form).
+    Resolved(&'a ResourceType),
+    /// Cannot be decided: discovery of that group/version failed, so nothing is claimed.
+    Unknown { group_version: String },
+    /// The garbage collector cannot map it.
+    Unmappable(Unmappable<'a>),
+}
+
+/// Why a reference cannot be mapped, with the likely correction where one exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmappable<'a> {
+    InvalidApiVersion { error: String },
+    GroupNotServed { group: String, suggestion: Option<&'a ResourceType> },
+    VersionNotServed { served_versions: Vec<String>, suggestion: Option<&'a ResourceType> },
+    KindCaseMismatch { actual: &'a ResourceType },
+    KindNotFound,
+}
+
+impl<'a> Unmappable<'a> {
+    /// The resource the reference most likely meant, if one can be named.
+    pub fn suggestion(&self) -> Option<&'a ResourceType> {
+        match self {
+            Unmappable::GroupNotServed { suggestion, .. } | Unmappable::VersionNotServed { suggestion, .. } => *suggestion,
+            Unmappable::KindCaseMismatch { actual } => Some(actual),
+            Unmappable::InvalidApiVersion { .. } | Unmappable::KindNotFound => None,
+        }
+    }
+}
+
+/// Splits an apiVersion as the API machinery does: `v1` → core, `g/v` → group g, anything else is invalid.
+pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> {
+    if api_version.is_empty() {
+        return Err("apiVersion is empty".to_string());
+    }
+    let parts: Vec<&str> = api_version.split('/').collect();
+    match parts.as_slice() {
+        [version] => Ok((String::new(), (*version).to_string())),
+        [group, version] if !group.is_empty() && !version.is_empty() => Ok(((*group).to_string(), (*version).to_string())),
+        _ => Err(format!("unexpected GroupVersion string: {api_version}")),
+    }
+}
+
+impl DiscoverySnapshot {
+    /// Starts an empty snapshot; `group_list_complete` says whether the list of groups itself was read.
+    pub fn new(group_list_complete: bool) -> Self {
+        Self { group_list_complete, ..Self::default() }
+    }
+
+    /// Records a served group with its versions (preferred first).
+    pub fn add_group(&mut self, group: &str, versions: Vec<String>) {
+        self.groups.entry(group.to_string()).or_default().versions = versions;
+    }
+
+    /// Records the resource types of a group/version whose discovery succeeded.
+    pub fn add_resources(&mut self, group: &str, version: &str, resources: Vec<ResourceType>) {
+        self.resources.insert(join_api_version(group, version), resources);
+    }
+
+    pub fn add_failure(&mut self, group_version: &str, error: impl Into<String>) {
+        self.failures.push(DiscoveryFailure { group_version: group_version.to_string(), error: error.into() });
+    }
+
+    pub fn failures(&self) -> &[DiscoveryFailure] {
+        &self.failures
+    }
+
+    /// True when the core group was discovered and the group list was read: anything less means a
+    /// scan built on this snapshot is incomplete, not that every reference is unresolvable.
+    pub fn is_plausible(&self) -> bool {
+        self.group_list_complete && self.resources.get("v1").is_some_and(|r| !r.is_empty())
+    }
+
+    /// True when every group/version was discovered.
+    pub fn is_complete(&self) -> bool {
+        self.is_plausible() && self.failures.is_empty()
+    }
+
+    fn failed(&self, group_version: &str) -> bool {
+        let group = group_version.split_once('/').map_or("", |(g, _)| g);
+        self.failures.iter().any(|f| f.group_version == group_version || (!group.is_empty() && f.group_version == group))
+    }
+
+    /// Every discovered resource type, every version.
+    pub fn all_resources(&self) -> impl Iterator<Item = &ResourceType> {
+        self.resources.values().flatten()
+    }
+
+    /// One resource type per (group, resource) at the group's preferred discovered version:
+    /// what to list so that each stored object is seen once.
+    pub fn preferred_resources(&self) -> Vec<&ResourceType> {
+        let mut out: BTreeMap<(String, String), &ResourceType> = BTreeMap::new();
+        for (group, info) in &self.groups {
+            for version in &info.versions {
+                for r in self.resources.get(&join_api_version(group, version)).into_iter().flatten() {
+                    out.entry((r.group.clone(), r.plural.clone())).or_insert(r);
+                }
+            }
+        }
+        out.into_values().collect()
+    }
+
+    /// Finds a resource type by `resource.group` (or `resource` for core) at its preferred version.
+    pub fn find_by_qualified_name(&self, name: &str) -> Option<&ResourceType> {
+        self.preferred_resources().into_iter().find(|r| r.qualified_name() == name)
+    }
+
+    /// Maps a reference's apiVersion and kind the way the garbage collector's REST mapper does.
+    pub fn resolve(&self, api_version: &str, kind: &str) -> Mapping<'_> {
+        let (group, version) = match parse_api_version(api_version) {
+            Ok(gv) => gv,
+            Err(error) => return Mapping::Unmappable(Unmappable::InvalidApiVersion { error }),
+        };
+        let gv = join_api_version(&group, &version);
+        if self.failed(&gv) {
+            return Mapping::Unknown { group_version: gv };
+        }
+        let Some(info) = self.groups.get(&group) else {
+            if !self.group_list_complete {
+                return Mapping::Unknown { group_version: gv };
+            }
+            let suggestion = self.unique_kind_elsewhere(kind);
+            return Mapping::Unmappable(Unmappable::GroupNotServed { group, suggestion });
+        };
+        let Some(resources) = self.resources.get(&gv) else {
+            if info.versions.contains(&version) {
+                // Listed but not discovered and not recorded as failed: claim nothing.
+                return Mapping::Unknown { group_version: gv };
+            }
+            let suggestion = info
+                .versions
+                .iter()
+                .filter_map(|v| self.resources.get(&join_api_version(&group, v)))
+                .flat_map(|rs| rs.iter())
+                .find(|r| r.kind.eq_ignore_ascii_case(kind));
+            return Mapping::Unmappable(Unmappable::VersionNotServed { served_versions: info.versions.clone(), suggestion });
+        };
+        if let Some(r) = resources.iter().find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind) {
+            return Mapping::Resolved(r);
+        }
+        if let Some(r) = resources.iter().find(|r| r.kind.eq_ignore_ascii_case(kind)) {
+            return Mapping::Unmappable(Unmappable::KindCaseMismatch { actual: r });
+        }
+        Mapping::Unmappable(Unmappable::KindNotFound)
+    }
+
+    /// The one preferred resource type serving exactly this kind, if exactly one group does.
+    fn unique_kind_elsewhere(&self, kind: &str) -> Option<&ResourceType> {
+        let mut matches = self.preferred_resources().into_iter().filter(|r| r.kind == kind);
+        let first = matches.next()?;
+        matches.next().is_none().then_some(first)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn rt(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceType {
+        ResourceType {
+            group: group.into(),
+            version: version.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+            namespaced,
+            verbs: ["create", "delete", "get", "list", "patch", "update", "watch"].map(String::from).to_vec(),
+        }
+    }
+
+    /// A small cluster: core, apps, autoscaling v1+v2, AIBrix's autoscaling group, and a failing metrics group.
+    pub fn snapshot() -> DiscoverySnapshot {
+        let mut s = DiscoverySnapshot::new(true);
+        s.add_group("", vec!["v1".into()]);
+        s.add_resources(
+            "",
+            "v1",
+            vec![
+                rt("", "v1", "Namespace", "namespaces", false),
+                rt("", "v1", "Pod", "pods", true),
+                rt("", "v1", "ConfigMap", "configmaps", true),
+                rt("", "v1", "PersistentVolume", "persistentvolumes", false),
+            ],
+        );
+        s.add_group("apps", vec!["v1".into()]);
+        s.add_resources(
+            "apps",
+            "v1",
+            vec![rt("apps", "v1", "Deployment", "deployments", true), rt("apps", "v1", "ReplicaSet", "replicasets", true)],
+        );
+        s.add_group("autoscaling", vec!["v2".into(), "v1".into()]);
+        for v in ["v2", "v1"] {
+            s.add_resources("autoscaling", v, vec![rt("autoscaling", v, "HorizontalPodAutoscaler", "horizontalpodautoscalers", true)]);
+        }
+        s.add_group("autoscaling.aibrix.ai", vec!["v1alpha1".into()]);
+        s.add_resources(
+            "autoscaling.aibrix.ai",
+            "v1alpha1",
+            vec![rt("autoscaling.aibrix.ai", "v1alpha1", "PodAutoscaler", "podautoscalers", true)],
+        );
+        s.add_group("metrics.k8s.io", vec!["v1beta1".into()]);
+        s.add_failure("metrics.k8s.io/v1beta1", "the server is currently unable to handle the request");
+        s
+    }
+
+    fn check(api_version: &str, kind: &str, expect: &str) {
+        let s = snapshot();
+        let got = match s.resolve(api_version, kind) {
+            Mapping::Resolved(r) => format!("resolved {}", r.qualified_name()),
+            Mapping::Unknown { group_version } => format!("unknown {group_version}"),
+            Mapping::Unmappable(u) => match u {
+                Unmappable::InvalidApiVersion { .. } => "InvalidApiVersion".into(),
+                Unmappable::GroupNotServed { suggestion, .. } => {
+                    format!("GroupNotServed {}", suggestion.map(ResourceType::api_version).unwrap_or_default())
+                }
+                Unmappable::VersionNotServed { served_versions, suggestion } => {
+                    format!("VersionNotServed {} {}", served_versions.join(","), suggestion.map(|r| r.kind.clone()).unwrap_or_default())
+                }
+                Unmappable::KindCaseMismatch { actual } => format!("KindCaseMismatch {}", actual.kind),
+                Unmappable::KindNotFound => "KindNotFound".into(),
+            },
+        };
+        assert_eq!(got, expect, "resolve({api_version:?}, {kind:?})");
+    }
+
+    #[test]
+    fn mapper_mirrors_the_garbage_collector() {
+        check("autoscaling.aibrix.ai/v1alpha1", "PodAutoscaler", "resolved podautoscalers.autoscaling.aibrix.ai");
+        check("autoscaling.aibrix.ai/v1alpha1", "podautoscaler", "resolved podautoscalers.autoscaling.aibrix.ai");
+        check("autoscaling.aibrix.ai/v1alpha1", "PodAutoScaler", "KindCaseMismatch PodAutoscaler");
+        check("autoscaling.aibrix.ai/v1alpha1", "PODAUTOSCALER", "KindCaseMismatch PodAutoscaler");
+        check("autoscaling.aibrix.ai/v1alpha1", "Scaler", "KindNotFound");
+        check("autoscaling.aibrix.ai/v1beta9", "PodAutoscaler", "VersionNotServed v1alpha1 PodAutoscaler");
+        check("model.aibrix.ai/v1alpha1", "ModelAdapter", "GroupNotServed ");
+        check("extensions/v1beta1", "Deployment", "GroupNotServed apps/v1");
+        check("a/b/c", "Pod", "InvalidApiVersion");
+        check("", "Pod", "InvalidApiVersion");
+        check("/v1", "Pod", "InvalidApiVersion");
+        check("v1", "Pod", "resolved pods");
+        check("v1", "pod", "resolved pods");
+        check("apps/v1", "replicaSet", "KindCaseMismatch ReplicaSet");
+        check("metrics.k8s.io/v1beta1", "PodMetrics", "unknown metrics.k8s.io/v1beta1");
+    }
+
+    #[test]
+    fn unknown_group_is_not_broken_when_group_list_failed() {
+        let mut s = DiscoverySnapshot::new(false);
+        s.add_group("", vec!["v1".into()]);
+        s.add_resources("", "v1", vec![rt("", "v1", "Pod", "pods", true)]);
+        assert!(matches!(s.resolve("apps/v1", "Deployment"), Mapping::Unknown { .. }));
+        assert!(!s.is_plausible());
+    }
+
+    #[test]
+    fn empty_snapshot_is_implausible() {
+        assert!(!DiscoverySnapshot::new(true).is_plausible());
+        assert!(snapshot().is_plausible());
+        assert!(!snapshot().is_complete());
+    }
+
+    #[test]
+    fn preferred_resources_list_each_resource_once() {
+        let s = snapshot();
+        let hpas: Vec<_> = s.preferred_resources().into_iter().filter(|r| r.plural == "horizontalpodautoscalers").collect();
+        assert_eq!(hpas.len(), 1);
+        assert_eq!(hpas[0].version, "v2");
+        assert_eq!(s.find_by_qualified_name("horizontalpodautoscalers.autoscaling").unwrap().version, "v2");
+        assert_eq!(s.find_by_qualified_name("pods").unwrap().kind, "Pod");
+    }
+}

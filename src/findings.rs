@@ -1,0 +1,307 @@
+//! The findings every scanner produces: plain data, serialised as the `/findings` and
+//! `scan -o json` schema (camelCase). Each finding carries the stable identity a later
+//! remediation step needs: the object's uid and resourceVersion and the exact reference or
+//! finalizer at fault.
+
+use serde::Serialize;
+
+use crate::discovery::DiscoveryFailure;
+
+/// An object in the cluster, identified as a remediation step would need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectId {
+    pub group: String,
+    pub version: String,
+    /// Plural resource name.
+    pub resource: String,
+    pub kind: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+}
+
+impl ObjectId {
+    /// `resource.group` (or `resource` for the core group).
+    pub fn qualified_resource(&self) -> String {
+        crate::discovery::qualified_resource(&self.resource, &self.group)
+    }
+}
+
+/// Why an owner reference (or an HPA's scale target) is a problem. The wire names are a contract
+/// shared with metrics, dashboards, alerts and remediation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum OwnerProblemReason {
+    InvalidApiVersion,
+    GroupNotServed,
+    VersionNotServed,
+    KindCaseMismatch,
+    KindNotFound,
+    OwnerNotFound,
+    OwnerUidMismatch,
+    NamespacedOwnerOfClusterScoped,
+    OwnerInOtherNamespace,
+    ScaleTargetNotFound,
+    ScaleTargetUnresolvable,
+}
+
+impl OwnerProblemReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidApiVersion => "InvalidApiVersion",
+            Self::GroupNotServed => "GroupNotServed",
+            Self::VersionNotServed => "VersionNotServed",
+            Self::KindCaseMismatch => "KindCaseMismatch",
+            Self::KindNotFound => "KindNotFound",
+            Self::OwnerNotFound => "OwnerNotFound",
+            Self::OwnerUidMismatch => "OwnerUidMismatch",
+            Self::NamespacedOwnerOfClusterScoped => "NamespacedOwnerOfClusterScoped",
+            Self::OwnerInOtherNamespace => "OwnerInOtherNamespace",
+            Self::ScaleTargetNotFound => "ScaleTargetNotFound",
+            Self::ScaleTargetUnresolvable => "ScaleTargetUnresolvable",
+        }
+    }
+}
+
+/// Where in the dependent the faulty reference sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ReferenceField {
+    /// `metadata.ownerReferences[index]`.
+    OwnerReference,
+    /// `spec.scaleTargetRef` of a HorizontalPodAutoscaler.
+    ScaleTargetRef,
+}
+
+/// A reference exactly as written in the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceAsWritten {
+    pub field: ReferenceField,
+    /// Index into `metadata.ownerReferences` (0 for a scale target).
+    pub index: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// Empty for scale targets, which carry no uid.
+    pub uid: String,
+    pub controller: bool,
+}
+
+/// One faulty owner reference or scale target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReferenceProblem {
+    pub dependent: ObjectId,
+    pub reference: ReferenceAsWritten,
+    pub reason: OwnerProblemReason,
+    /// What is wrong, in words.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_api_version: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub served_versions: Vec<String>,
+    /// Whether the owner (looked up by uid, after correcting the kind where possible) exists where
+    /// the garbage collector looks; `None` when it could not be looked up.
+    pub owner_exists: Option<bool>,
+    /// True when the garbage collector will never delete the dependent by itself.
+    pub gc_blocked: bool,
+    /// The suggested fix, in words.
+    pub fix: String,
+}
+
+/// A reference that could not be judged because discovery of its group/version failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedReference {
+    pub dependent: ObjectId,
+    pub reference: ReferenceAsWritten,
+    pub group_version: String,
+}
+
+/// A namespace-controller condition as read from `status.conditions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    /// What the message says, when it could be parsed: `(finalizer or resource, count)` pairs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parsed: Vec<ConditionItem>,
+}
+
+/// One `X in N resource instances` / `X has N resource instances` item of a condition message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConditionItem {
+    pub subject: String,
+    pub count: u64,
+}
+
+/// Why a namespace is stuck. Wire names are a contract shared with metrics and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum StuckReason {
+    DiscoveryFailure,
+    GroupVersionParsingFailure,
+    ContentDeletionFailure,
+    PodsRemaining,
+    FinalizersRemaining,
+    ContentRemaining,
+    NamespaceFinalizerOnly,
+    Unknown,
+}
+
+impl StuckReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DiscoveryFailure => "DiscoveryFailure",
+            Self::GroupVersionParsingFailure => "GroupVersionParsingFailure",
+            Self::ContentDeletionFailure => "ContentDeletionFailure",
+            Self::PodsRemaining => "PodsRemaining",
+            Self::FinalizersRemaining => "FinalizersRemaining",
+            Self::ContentRemaining => "ContentRemaining",
+            Self::NamespaceFinalizerOnly => "NamespaceFinalizerOnly",
+            Self::Unknown => "Unknown",
+        }
+    }
+}
+
+/// An object still present in a Terminating namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemainingObject {
+    pub object: ObjectId,
+    pub finalizers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// Objects of one resource held by one finalizer (or by none: `finalizer` empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Blocker {
+    pub group: String,
+    pub resource: String,
+    pub finalizer: String,
+    pub count: usize,
+    pub objects: Vec<RemainingObject>,
+}
+
+impl Blocker {
+    /// "2 × modeladapters.model.aibrix.ai waiting on adapter.model.aibrix.ai/finalizer".
+    pub fn summary(&self) -> String {
+        let resource = crate::discovery::qualified_resource(&self.resource, &self.group);
+        if self.finalizer.is_empty() {
+            format!("{} × {resource} not yet deleted", self.count)
+        } else {
+            format!("{} × {resource} waiting on {}", self.count, self.finalizer)
+        }
+    }
+}
+
+/// A Terminating namespace, and for a stuck one, everything known about why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TerminatingNamespace {
+    pub namespace: String,
+    pub uid: String,
+    pub resource_version: String,
+    pub deletion_timestamp: String,
+    pub terminating_seconds: f64,
+    pub stuck: bool,
+    /// The primary cause (set for stuck namespaces).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<StuckReason>,
+    /// Every cause that applies, primary first.
+    pub reasons: Vec<StuckReason>,
+    /// `spec.finalizers` of the namespace itself.
+    pub spec_finalizers: Vec<String>,
+    /// The namespace controller's conditions as read (all of them, `False` included).
+    pub conditions: Vec<NamespaceCondition>,
+    /// What is really left in the namespace, grouped by (resource, finalizer).
+    pub blockers: Vec<Blocker>,
+    /// API group/versions whose discovery fails (they block every namespace deletion).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failing_group_versions: Vec<String>,
+    /// APIServices reporting `Available=False`, named as `name: reason`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_api_services: Vec<String>,
+    /// Resources in the namespace that could not be listed: the content picture is partial.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unlisted_resources: Vec<String>,
+}
+
+/// An object anywhere deleted longer than the threshold ago that still carries finalizers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckObject {
+    pub object: RemainingObject,
+    pub deleted_seconds: f64,
+}
+
+/// A problem that kept a scan from seeing everything (it does not fail the scan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanIssue {
+    pub scanner: String,
+    pub message: String,
+}
+
+/// What one scanner found in one scan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannerFindings {
+    pub owner_reference_problems: Vec<OwnerReferenceProblem>,
+    pub unresolved_references: Vec<UnresolvedReference>,
+    pub terminating_namespaces: Vec<TerminatingNamespace>,
+    pub stuck_objects: Vec<StuckObject>,
+    /// Partial-data notes: resources that could not be listed, malformed objects, …
+    pub issues: Vec<String>,
+}
+
+/// The state of one scanner as published.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScannerStatus {
+    pub name: String,
+    /// RFC 3339 time of the last successful scan.
+    pub last_success: Option<String>,
+    /// True when the latest scan failed and the findings are from an earlier one.
+    pub stale: bool,
+    /// True when the last successful scan saw only part of the cluster.
+    pub incomplete: bool,
+    pub last_error: Option<String>,
+}
+
+/// The whole published report: the `/findings` and `scan -o json` document.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub generated_at: String,
+    /// True when every enabled scanner succeeded on complete data.
+    pub complete: bool,
+    pub scanners: Vec<ScannerStatus>,
+    pub discovery_failures: Vec<DiscoveryFailure>,
+    pub owner_reference_problems: Vec<OwnerReferenceProblem>,
+    pub unresolved_references: Vec<UnresolvedReference>,
+    /// Namespaces Terminating longer than the threshold.
+    pub stuck_namespaces: Vec<TerminatingNamespace>,
+    /// Namespaces Terminating for less than the threshold (not yet a problem).
+    pub terminating_namespaces: Vec<TerminatingNamespace>,
+    pub stuck_objects: Vec<StuckObject>,
+    pub scan_issues: Vec<ScanIssue>,
+}
+
+impl Report {
+    /// True when the report shows anything an operator should act on.
+    pub fn has_findings(&self) -> bool {
+        !self.owner_reference_problems.is_empty() || !self.stuck_namespaces.is_empty() || !self.stuck_objects.is_empty()
+    }
+}
