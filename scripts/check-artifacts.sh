@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Static checks of the non-Rust artifacts: alert rules, the generated PrometheusRule, the Grafana
+# dashboard and the kustomize manifests. Exits non-zero if any check fails; the last line is
+# `artifacts: N passed, M failed`.
+#
+# Tools: promtool (Debian `prometheus`), kubectl (with kustomize), python3 with PyYAML and
+# kubernetes-validate, node + npm. Run as root on Debian and it installs what is missing
+# (apt-get, pip, npm ci); otherwise it stops and names what to install. Optional extras
+# (yamllint, shellcheck) are installed the same way when root, and reported as SKIP otherwise.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+# Pins: the Kubernetes version manifests are validated against (a version kubernetes-validate
+# ships schemas for), and the Python packages (PyYAML also formats the generated PrometheusRule,
+# so its version is part of the drift check).
+K8S_VERSION=1.33.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+PYYAML_VERSION=6.0.3
+
+passed=0
+failed=0
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_updated=0
+apt_install() {
+  if ! is_root || ! have apt-get; then
+    return 1
+  fi
+  if [ "$apt_updated" -eq 0 ]; then
+    echo "installing (apt): $*"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$WORK/apt.log" 2>&1 || { cat "$WORK/apt.log"; return 1; }
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; return 1; }
+}
+
+python_ok() {
+  python3 - "$KUBERNETES_VALIDATE_VERSION" "$PYYAML_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+import yaml, kubernetes_validate  # noqa: F401
+sys.exit(0 if version("kubernetes-validate") == sys.argv[1] and version("PyYAML") == sys.argv[2] else 1)
+PY
+}
+
+npm_ok() {
+  # shellcheck disable=SC2016 # a JavaScript template literal, not a shell expansion
+  node -e '
+    const pkg = require("./package.json");
+    for (const [name, want] of Object.entries(pkg.devDependencies)) {
+      const have = require(`./node_modules/${name}/package.json`).version;
+      if (have !== want) process.exit(1);
+    }' 2>/dev/null
+}
+
+ensure_tools() {
+  local missing=()
+  if ! have promtool; then
+    apt_install prometheus || missing+=("promtool: apt-get install prometheus")
+  fi
+  if ! have kubectl; then
+    missing+=("kubectl (any release with the built-in kustomize, >= 1.14; not packaged by Debian)")
+  fi
+  if ! have python3; then
+    apt_install python3 python3-pip || missing+=("python3: apt-get install python3 python3-pip")
+  fi
+  if have python3 && ! python_ok; then
+    if is_root; then
+      echo "installing (pip): kubernetes-validate==$KUBERNETES_VALIDATE_VERSION PyYAML==$PYYAML_VERSION"
+      python3 -m pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION" >"$WORK/pip.log" 2>&1 \
+        || python3 -m pip install -q --break-system-packages "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "PyYAML==$PYYAML_VERSION" >>"$WORK/pip.log" 2>&1 \
+        || cat "$WORK/pip.log"
+    fi
+    python_ok || missing+=("python packages: pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION PyYAML==$PYYAML_VERSION")
+  fi
+  if ! have node || ! have npm; then
+    apt_install nodejs npm || missing+=("node >= 18 and npm: apt-get install nodejs npm")
+  fi
+  if have npm && ! (cd dashboards/check && npm_ok); then
+    echo "installing (npm ci) in dashboards/check"
+    (cd dashboards/check && npm ci --no-audit --no-fund --loglevel=error) >"$WORK/npm.log" 2>&1 || cat "$WORK/npm.log"
+    (cd dashboards/check && npm_ok) || missing+=("npm packages: (cd dashboards/check && npm ci)")
+  fi
+  # Optional linters.
+  have yamllint || apt_install yamllint || true
+  have shellcheck || apt_install shellcheck || true
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "check-artifacts: missing tools; install them (or run as root on Debian to install automatically):" >&2
+    printf '  - %s\n' "${missing[@]}" >&2
+    echo "artifacts: 0 passed, 1 failed"
+    exit 1
+  fi
+}
+
+# check NAME COMMAND...: runs COMMAND, prints PASS/FAIL with its output on failure.
+check() {
+  local name=$1
+  shift
+  if "$@" >"$WORK/out" 2>&1; then
+    passed=$((passed + 1))
+    printf 'PASS  %-58s %s\n' "$name" "$(grep -v '^[[:space:]]*$' "$WORK/out" | tail -n 1 | cut -c1-100)"
+  else
+    failed=$((failed + 1))
+    printf 'FAIL  %s\n' "$name"
+    sed 's/^/      /' "$WORK/out" | tail -n 60
+  fi
+}
+
+skip() {
+  printf 'SKIP  %-58s %s\n' "$1" "$2"
+}
+
+# --- the checks ----------------------------------------------------------------------------------
+
+promql_parse() {
+  python3 tests/artifacts/promql.py parse-file "$WORK/exprs.rules.yaml" && promtool check rules --lint=none "$WORK/exprs.rules.yaml"
+}
+
+render() {
+  local dir=$1 out=$2
+  kubectl kustomize "$dir" >"$out" && [ -s "$out" ] && echo "rendered $dir: $(grep -c '^kind:' "$out") objects"
+}
+
+ensure_tools
+
+check "promtool check rules (alerts/garbage-audit.rules.yaml)" promtool check rules alerts/garbage-audit.rules.yaml
+check "promtool test rules (alerts/tests/*.yaml)" promtool test rules alerts/tests/*.yaml
+check "every alert: labels, annotations, runbook, fire+silent tests" python3 tests/artifacts/check_alerts_dashboard.py alerts
+check "PrometheusRule + dashboard copy in sync (alerts/generate.py)" python3 alerts/generate.py --check
+check "dashboard type-checks against @grafana/schema (tsc)" bash -c 'cd dashboards/check && npm run --silent check'
+check "dashboard structure (uid, variables, datasource, cluster)" python3 tests/artifacts/check_alerts_dashboard.py dashboard
+check "every PromQL expression parses (promtool)" promql_parse
+check "metric names used are in docs/metrics.md" python3 tests/artifacts/promql.py metric-names
+
+renders=()
+for dir in deploy/base deploy/overlays/*/; do
+  dir=${dir%/}
+  out="$WORK/$(echo "$dir" | tr '/' '_').yaml"
+  check "kubectl kustomize $dir" render "$dir" "$out"
+  [ -s "$out" ] && renders+=("$out")
+done
+if [ "${#renders[@]}" -gt 0 ]; then
+  check "manifests valid (k8s $K8S_VERSION), read-only RBAC, hardened pod" \
+    python3 tests/artifacts/check_manifests.py "$K8S_VERSION" "${renders[@]}"
+fi
+
+if have yamllint; then
+  check "yamllint" yamllint -c tests/artifacts/yamllint.yaml alerts deploy tests/artifacts
+else
+  skip "yamllint" "optional; apt-get install yamllint"
+fi
+if have shellcheck; then
+  check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh
+else
+  skip "shellcheck" "optional; apt-get install shellcheck"
+fi
+
+echo "artifacts: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
