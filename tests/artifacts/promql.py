@@ -60,7 +60,8 @@ QUERY_TEMPLATE = re.compile(r'printf\s+"((?:[^"\\]|\\.)*)"[^|]*\|\s*query')
 
 
 def collect():
-    """[(source, expr_with_variables_substituted, kind)]; kind is promql or label_values."""
+    """[(source, expr_with_variables_substituted, kind)]; kind is promql, label_values:<label>
+    (expr is then the selector) or unsupported."""
     out = []
     for path in rule_files():
         rel = os.path.relpath(path, ROOT)
@@ -93,7 +94,7 @@ def collect():
                 if not m:
                     out.append((f"{rel} variable ${v['name']}", q, "unsupported"))
                 else:
-                    out.append((f"{rel} variable ${v['name']}", substitute(m.group(1)), "label_values"))
+                    out.append((f"{rel} variable ${v['name']}", substitute(m.group(1)), f"label_values:{m.group(2)}"))
     return out
 
 
@@ -164,8 +165,8 @@ def cmd_parse_file(out):
             print(f"FAIL {source}: unknown template variable left after substitution: {expr}")
             bad += 1
             continue
-        if kind == "label_values":
-            expr = f"count({expr})"
+        if kind.startswith("label_values:"):
+            expr = f"count by ({kind.split(':', 1)[1]}) ({expr})"
         rules.append({"record": f"artifact_check:expr_{i:03d}", "expr": expr})
     with open(out, "w", encoding="utf-8") as f:
         yaml.safe_dump({"groups": [{"name": "artifact-expressions", "rules": rules}]}, f, width=100000)
