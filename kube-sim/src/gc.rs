@@ -1,0 +1,289 @@
+//! Garbage collector modelled on kube-controller-manager's: dependents whose owners are all
+//! absent are deleted; unmappable owner references pin a dependent for ever; foreground and
+//! orphan finalizers; CRD instance cleanup.
+use crate::ops::{self, finalizers, is_deleting, DeleteOptions, Part, CRD_CLEANUP_FINALIZER, FOREGROUND, ORPHAN};
+use crate::registry::Registry;
+use crate::state::{Shared, State, CRD_STORAGE};
+use crate::store::{meta_str, Key};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerRef {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub uid: String,
+}
+
+pub fn owner_refs(obj: &Value) -> Vec<OwnerRef> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .map(|refs| {
+            refs.iter()
+                .map(|r| OwnerRef {
+                    api_version: r["apiVersion"].as_str().unwrap_or_default().into(),
+                    kind: r["kind"].as_str().unwrap_or_default().into(),
+                    name: r["name"].as_str().unwrap_or_default().into(),
+                    uid: r["uid"].as_str().unwrap_or_default().into(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What looking up one owner reference found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerLookup {
+    /// No REST mapping for apiVersion/kind ("unable to get REST mapping").
+    Unmappable,
+    /// A cluster-scoped dependent names a namespaced owner.
+    NamespacedOwnerOfClusterScoped,
+    /// An object with that name and uid exists.
+    Present,
+    /// Nothing with that uid exists where the owner must live.
+    Absent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Leave the dependent alone (reason for tests/logs).
+    Keep(&'static str),
+    /// All owners are gone: delete the dependent (background).
+    Delete,
+    /// Some owners remain: drop the references to the absent ones (by uid).
+    RemoveDangling(Vec<String>),
+}
+
+/// Decide about one dependent from the lookups of its owner references (in order).
+pub fn decide(lookups: &[(OwnerRef, OwnerLookup)]) -> Decision {
+    if lookups.is_empty() {
+        return Decision::Keep("no owner references");
+    }
+    for (_, l) in lookups {
+        match l {
+            OwnerLookup::Unmappable => return Decision::Keep("unable to get REST mapping for an owner"),
+            OwnerLookup::NamespacedOwnerOfClusterScoped => {
+                return Decision::Keep("cluster-scoped dependent refers to a namespaced owner")
+            }
+            _ => {}
+        }
+    }
+    let dangling: Vec<String> = lookups
+        .iter()
+        .filter(|(_, l)| *l == OwnerLookup::Absent)
+        .map(|(r, _)| r.uid.clone())
+        .collect();
+    if dangling.len() == lookups.len() {
+        Decision::Delete
+    } else if dangling.is_empty() {
+        Decision::Keep("owners present")
+    } else {
+        Decision::RemoveDangling(dangling)
+    }
+}
+
+/// Look up one reference for a dependent living in `dep_ns` ("" = cluster-scoped).
+pub fn lookup(state: &State, registry: &Registry, dep_ns: &str, r: &OwnerRef) -> OwnerLookup {
+    let Some(t) = registry.map_kind(&r.api_version, &r.kind) else {
+        return OwnerLookup::Unmappable;
+    };
+    if t.namespaced && dep_ns.is_empty() {
+        return OwnerLookup::NamespacedOwnerOfClusterScoped;
+    }
+    let ns = if t.namespaced { dep_ns } else { "" };
+    match state.store.get(&t.storage_key(), ns, &r.name) {
+        Some(o) if meta_str(o, "uid") == r.uid => OwnerLookup::Present,
+        _ => OwnerLookup::Absent,
+    }
+}
+
+fn remove_finalizer(state: &mut State, registry: &Registry, key: &Key, finalizer: &str) {
+    let Some(t) = registry.by_storage_key(&key.0) else {
+        return;
+    };
+    let Some(obj) = state.store.get(&key.0, &key.1, &key.2).cloned() else {
+        return;
+    };
+    let mut new = obj.clone();
+    let rest: Vec<String> = finalizers(&obj).into_iter().filter(|f| f != finalizer).collect();
+    new["metadata"]["finalizers"] = json!(rest);
+    let _ = ops::update(state, &t, &key.1, &key.2, new, Part::Main, false, false);
+}
+
+/// One GC pass over all objects.
+pub fn run_pass(shared: &Shared) {
+    let now = shared.clock.now_rfc3339();
+    let mut state = shared.lock();
+    let registry = state.registry.clone();
+    // 1. dependents whose owners are gone
+    let candidates: Vec<(Key, Vec<OwnerRef>)> = state
+        .store
+        .all()
+        .filter(|(_, o)| !is_deleting(o))
+        .map(|(k, o)| (k.clone(), owner_refs(o)))
+        .filter(|(_, refs)| !refs.is_empty())
+        .collect();
+    for (key, refs) in candidates {
+        let lookups: Vec<(OwnerRef, OwnerLookup)> = refs
+            .into_iter()
+            .map(|r| {
+                let l = lookup(&state, &registry, &key.1, &r);
+                (r, l)
+            })
+            .collect();
+        let Some(t) = registry.by_storage_key(&key.0) else {
+            continue;
+        };
+        match decide(&lookups) {
+            Decision::Keep(_) => {}
+            Decision::Delete => {
+                let _ = ops::delete(&mut state, &t, &key.1, &key.2, &DeleteOptions::default(), &now);
+            }
+            Decision::RemoveDangling(uids) => {
+                if let Some(obj) = state.store.get(&key.0, &key.1, &key.2).cloned() {
+                    let mut new = obj.clone();
+                    if let Some(arr) = new["metadata"]["ownerReferences"].as_array_mut() {
+                        arr.retain(|r| !uids.iter().any(|u| r["uid"] == json!(u)));
+                    }
+                    let _ = ops::update(&mut state, &t, &key.1, &key.2, new, Part::Main, false, false);
+                }
+            }
+        }
+    }
+    // 2. owners being deleted in the foreground / with orphaning, and CRD cleanup
+    let deleting: Vec<(Key, Value)> = state
+        .store
+        .all()
+        .filter(|(_, o)| is_deleting(o))
+        .map(|(k, o)| (k.clone(), o.clone()))
+        .collect();
+    for (key, owner) in deleting {
+        let fins = finalizers(&owner);
+        let uid = meta_str(&owner, "uid").to_string();
+        let dependents: Vec<Key> = state
+            .store
+            .all()
+            .filter(|(_, o)| owner_refs(o).iter().any(|r| r.uid == uid))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if fins.iter().any(|f| f == FOREGROUND) {
+            for d in &dependents {
+                if let Some(t) = registry.by_storage_key(&d.0) {
+                    let opts = DeleteOptions {
+                        propagation: Some("Foreground".into()),
+                        ..Default::default()
+                    };
+                    let _ = ops::delete(&mut state, &t, &d.1, &d.2, &opts, &now);
+                }
+            }
+            let left = dependents
+                .iter()
+                .filter(|d| state.store.get(&d.0, &d.1, &d.2).is_some())
+                .count();
+            if left == 0 {
+                remove_finalizer(&mut state, &registry, &key, FOREGROUND);
+            }
+        } else if fins.iter().any(|f| f == ORPHAN) {
+            for d in &dependents {
+                let Some(t) = registry.by_storage_key(&d.0) else {
+                    continue;
+                };
+                if let Some(obj) = state.store.get(&d.0, &d.1, &d.2).cloned() {
+                    let mut new = obj.clone();
+                    if let Some(arr) = new["metadata"]["ownerReferences"].as_array_mut() {
+                        arr.retain(|r| r["uid"] != json!(uid));
+                    }
+                    let _ = ops::update(&mut state, &t, &d.1, &d.2, new, Part::Main, false, false);
+                }
+            }
+            remove_finalizer(&mut state, &registry, &key, ORPHAN);
+        } else if key.0 == CRD_STORAGE && fins.iter().any(|f| f == CRD_CLEANUP_FINALIZER) {
+            let group = owner["spec"]["group"].as_str().unwrap_or_default();
+            let plural = owner["spec"]["names"]["plural"].as_str().unwrap_or_default();
+            let storage = format!("{group}/{plural}");
+            let instances: Vec<Key> = state
+                .store
+                .list(&storage, None)
+                .into_iter()
+                .map(|(k, _)| k.clone())
+                .collect();
+            if let Some(t) = registry.by_storage_key(&storage) {
+                for i in &instances {
+                    let _ = ops::delete(&mut state, &t, &i.1, &i.2, &DeleteOptions::default(), &now);
+                }
+            }
+            if state.store.list(&storage, None).is_empty() {
+                remove_finalizer(&mut state, &registry, &key, CRD_CLEANUP_FINALIZER);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn r(kind: &str) -> OwnerRef {
+        OwnerRef {
+            api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
+            kind: kind.into(),
+            name: "pa".into(),
+            uid: format!("uid-{kind}"),
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        assert_eq!(decide(&[]), Decision::Keep("no owner references"));
+        assert_eq!(decide(&[(r("A"), OwnerLookup::Absent)]), Decision::Delete);
+        assert_eq!(
+            decide(&[(r("A"), OwnerLookup::Present)]),
+            Decision::Keep("owners present")
+        );
+        // one unmappable ref pins the object even when the other owner is gone
+        assert!(matches!(
+            decide(&[(r("A"), OwnerLookup::Absent), (r("B"), OwnerLookup::Unmappable)]),
+            Decision::Keep(_)
+        ));
+        assert!(matches!(
+            decide(&[(r("A"), OwnerLookup::NamespacedOwnerOfClusterScoped)]),
+            Decision::Keep(_)
+        ));
+        assert_eq!(
+            decide(&[(r("A"), OwnerLookup::Absent), (r("B"), OwnerLookup::Present)]),
+            Decision::RemoveDangling(vec!["uid-A".into()])
+        );
+    }
+
+    #[test]
+    fn lookups_use_mapping_namespace_and_uid() {
+        let crd = json!({"spec": {"group": "autoscaling.aibrix.ai", "scope": "Namespaced",
+            "names": {"kind": "PodAutoscaler", "plural": "podautoscalers"},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true}]}});
+        let reg = Registry::build(&[&crd], Default::default());
+        let mut s = State::new();
+        s.store.put(
+            "autoscaling.aibrix.ai/podautoscalers",
+            json!({"metadata": {"name": "pa", "namespace": "a", "uid": "u1"}}),
+        );
+        let mut good = r("PodAutoscaler");
+        good.uid = "u1".into();
+        assert_eq!(lookup(&s, &reg, "a", &good), OwnerLookup::Present);
+        assert_eq!(
+            lookup(&s, &reg, "b", &good),
+            OwnerLookup::Absent,
+            "owner in another namespace is absent"
+        );
+        let mut lower = good.clone();
+        lower.kind = "podautoscaler".into();
+        assert_eq!(lookup(&s, &reg, "a", &lower), OwnerLookup::Present);
+        let mut bad_case = good.clone();
+        bad_case.kind = "PodAutoScaler".into();
+        assert_eq!(lookup(&s, &reg, "a", &bad_case), OwnerLookup::Unmappable);
+        let mut other_uid = good.clone();
+        other_uid.uid = "u2".into();
+        assert_eq!(lookup(&s, &reg, "a", &other_uid), OwnerLookup::Absent);
+        assert_eq!(lookup(&s, &reg, "", &good), OwnerLookup::NamespacedOwnerOfClusterScoped);
+    }
+}

@@ -1,0 +1,332 @@
+//! kube-sim: a simulated Kubernetes API server (plain HTTP, JSON) for tests and demos.
+//!
+//! Start it in-process with [`start`] and talk to it with kubectl or kube-rs.
+#![forbid(unsafe_code)]
+
+mod clock;
+pub mod discovery;
+mod error;
+pub mod faults;
+pub mod gc;
+mod http;
+pub mod kubeconfig;
+pub mod load;
+mod media;
+pub mod namespace_controller;
+pub mod ops;
+pub mod paging;
+pub mod patch;
+mod query;
+pub mod registry;
+mod scenario;
+pub mod selectors;
+mod sha256;
+mod state;
+pub mod status;
+pub mod store;
+pub mod validation;
+mod watch;
+
+pub use error::Error;
+pub use scenario::scenario_names;
+
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use state::{Shared, Tunables, APISERVICE_STORAGE};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Configuration of a simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// A named scenario (see [`scenario_names`]).
+    pub scenario: Option<String>,
+    /// Files or directories of YAML/JSON objects to load as stored state.
+    pub load: Vec<PathBuf>,
+    /// Group/versions whose discovery answers 503, like an unavailable aggregated APIService.
+    pub fail_discovery: Vec<String>,
+    /// Per-resource error rates (`pods`, `horizontalpodautoscalers.autoscaling`) in 0..=1.
+    pub error_rates: Vec<(String, f64)>,
+    /// Per-resource added latency.
+    pub latencies: Vec<(String, Duration)>,
+    /// How often the namespace controller runs.
+    pub namespace_controller_interval: Duration,
+    /// How often the garbage collector runs.
+    pub gc_interval: Duration,
+    /// Continue tokens and watch positions older than this are compacted away (410 Expired).
+    pub compaction_window: Duration,
+    /// Interval between watch BOOKMARK events (when the client allows them).
+    pub bookmark_interval: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            scenario: None,
+            load: vec![],
+            fail_discovery: vec![],
+            error_rates: vec![],
+            latencies: vec![],
+            namespace_controller_interval: Duration::from_millis(500),
+            gc_interval: Duration::from_millis(500),
+            compaction_window: Duration::from_secs(300),
+            bookmark_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Marker type naming the simulator; use [`start`] to run one.
+pub struct SimServer;
+
+impl SimServer {
+    pub async fn start(config: SimConfig) -> Result<SimHandle, Error> {
+        start(config).await
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+    compaction_window: Arc<Mutex<Duration>>,
+}
+
+fn split_gv(gv: &str) -> Result<(String, String), Error> {
+    match gv.split_once('/') {
+        Some((g, v)) if !g.is_empty() && !v.is_empty() && !v.contains('/') => Ok((g.into(), v.into())),
+        _ => Err(Error::InvalidGroupVersion(gv.to_string())),
+    }
+}
+
+fn unavailable_apiservice(group: &str, version: &str, now: &str) -> Value {
+    let svc = format!("{}-server", group.split('.').next().unwrap_or("aggregated"));
+    json!({
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": format!("{version}.{group}"), "creationTimestamp": now, "labels": {"k8s-app": svc}},
+        "spec": {
+            "group": group, "version": version, "groupPriorityMinimum": 100, "versionPriority": 100,
+            "insecureSkipTLSVerify": true,
+            "service": {"name": svc, "namespace": "kube-system", "port": 443}
+        },
+        "status": {"conditions": [{
+            "type": "Available", "status": "False", "lastTransitionTime": now,
+            "reason": "FailedDiscoveryCheck",
+            "message": format!("failing or missing response from https://10.96.0.42:443/apis/{group}/{version}: Get \"https://10.96.0.42:443/apis/{group}/{version}\": dial tcp 10.96.0.42:443: connect: connection refused")
+        }]}
+    })
+}
+
+/// Start a simulator: bind, load state, spawn controllers and serve.
+pub async fn start(config: SimConfig) -> Result<SimHandle, Error> {
+    let shared = Arc::new(Shared::new(Tunables {
+        namespace_controller_interval: config.namespace_controller_interval,
+        gc_interval: config.gc_interval,
+        bookmark_interval: config.bookmark_interval,
+    }));
+    // state
+    let now = shared.clock.now();
+    {
+        let mut st = shared.lock();
+        load::inject(&mut st, scenario::base_objects(), now)?;
+        if let Some(name) = &config.scenario {
+            let docs = scenario::scenario_documents(name)
+                .ok_or_else(|| Error::UnknownScenario(name.clone(), scenario_names().join(", ")))?;
+            let mut objs = Vec::new();
+            for (file, text) in docs {
+                objs.extend(load::parse_documents(text, file)?);
+            }
+            load::inject(&mut st, objs, now)?;
+        }
+        for p in &config.load {
+            let objs = load::read_path(p)?;
+            load::inject(&mut st, objs, now)?;
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    if let Ok(mut a) = shared.server_address.lock() {
+        *a = addr.to_string();
+    }
+    let handle_base = SimHandle {
+        addr,
+        shared: shared.clone(),
+        tasks: vec![],
+        compaction_window: Arc::new(Mutex::new(config.compaction_window)),
+    };
+    for gv in &config.fail_discovery {
+        split_gv(gv)?;
+        handle_base.fail_discovery(gv);
+    }
+    for (r, rate) in &config.error_rates {
+        shared.faults.set_error_rate(r, *rate);
+    }
+    for (r, l) in &config.latencies {
+        shared.faults.set_latency(r, *l);
+    }
+    let mut handle = handle_base;
+    // server
+    let srv_shared = shared.clone();
+    handle.tasks.push(tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let s = srv_shared.clone();
+            conns.spawn(async move {
+                let svc = hyper::service::service_fn(move |req| http::handle(s.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+            while conns.try_join_next().is_some() {}
+        }
+    }));
+    // namespace controller
+    let ns_shared = shared.clone();
+    handle.tasks.push(tokio::spawn(async move {
+        loop {
+            let every = ns_shared.tunables().namespace_controller_interval;
+            namespace_controller::run_pass(&ns_shared);
+            tokio::time::sleep(every).await;
+        }
+    }));
+    // garbage collector
+    let gc_shared = shared.clone();
+    handle.tasks.push(tokio::spawn(async move {
+        loop {
+            let every = gc_shared.tunables().gc_interval;
+            gc::run_pass(&gc_shared);
+            tokio::time::sleep(every).await;
+        }
+    }));
+    // compactor: every window, compact to the revision seen one window ago
+    let c_shared = shared.clone();
+    let window = handle.compaction_window.clone();
+    handle.tasks.push(tokio::spawn(async move {
+        let mut previous = c_shared.lock().store.current_rv();
+        loop {
+            let w = *window.lock().unwrap_or_else(|e| e.into_inner());
+            tokio::time::sleep(w.max(Duration::from_millis(10))).await;
+            let mut st = c_shared.lock();
+            st.store.compact_to(previous);
+            previous = st.store.current_rv();
+        }
+    }));
+    Ok(handle)
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig::render(&self.url())
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// A kube client pointed at the simulator (must be called inside a tokio runtime).
+    pub fn client(&self) -> kube::Client {
+        let uri: ::http::Uri = self.url().parse().expect("valid url");
+        let mut cfg = kube::Config::new(uri);
+        cfg.default_namespace = "default".into();
+        cfg.read_timeout = Some(Duration::from_secs(30));
+        kube::Client::try_from(cfg).expect("kube client for kube-sim")
+    }
+
+    /// Make a group/version's discovery answer 503, like an unavailable aggregated APIService
+    /// (an `APIService` `<version>.<group>` with `Available=False` is written).
+    pub fn fail_discovery(&self, group_version: &str) {
+        let Ok((g, v)) = split_gv(group_version) else { return };
+        let now = self.shared.clock.now_rfc3339();
+        let mut st = self.shared.lock();
+        st.put(APISERVICE_STORAGE, unavailable_apiservice(&g, &v, &now));
+    }
+
+    /// Undo [`SimHandle::fail_discovery`] (the APIService is deleted).
+    pub fn restore_discovery(&self, group_version: &str) {
+        let Ok((g, v)) = split_gv(group_version) else { return };
+        let mut st = self.shared.lock();
+        st.remove(APISERVICE_STORAGE, "", &format!("{v}.{g}"));
+    }
+
+    /// Fraction (0..=1) of requests for `resource` answered with a 500 Status.
+    pub fn set_error_rate(&self, resource: &str, rate: f64) {
+        self.shared.faults.set_error_rate(resource, rate);
+    }
+
+    pub fn set_latency(&self, resource: &str, latency: Duration) {
+        self.shared.faults.set_latency(resource, latency);
+    }
+
+    /// Move the simulated clock forward (affects timestamps the simulator writes).
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.clock.advance(by);
+    }
+
+    /// Inject objects as stored state (like `--load`).
+    pub fn load_objects(&self, objects: Vec<Value>) -> Result<(), Error> {
+        let now = self.shared.clock.now();
+        let mut st = self.shared.lock();
+        load::inject(&mut st, objects, now)
+    }
+
+    /// Change the compaction window (takes effect after the current window elapses).
+    pub fn set_compaction_window(&self, window: Duration) {
+        *self.compaction_window.lock().unwrap_or_else(|e| e.into_inner()) = window;
+    }
+
+    /// Compact now: every continue token and watch position issued so far becomes too old.
+    pub fn compact_now(&self) {
+        let mut st = self.shared.lock();
+        let rv = st.store.current_rv();
+        st.store.compact_to(rv);
+    }
+
+    /// Change how often the namespace controller and the garbage collector run.
+    pub fn set_controller_intervals(&self, namespace_controller: Duration, gc: Duration) {
+        let mut t = self.shared.tunables.lock().unwrap_or_else(|e| e.into_inner());
+        t.namespace_controller_interval = namespace_controller;
+        t.gc_interval = gc;
+    }
+
+    /// A stored object as JSON (storage key like "/pods" or "apps/deployments").
+    pub fn get_stored(&self, storage: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.shared.lock().store.get(storage, namespace, name).cloned()
+    }
+
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
