@@ -32,6 +32,11 @@ SUBSTITUTIONS = [
 ]
 # Series that Prometheus itself makes; allowed although the daemon does not export them.
 PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+# Families a healthy daemon may legitimately not export at all (a labelled gauge with no series
+# has no `# TYPE` line either), and why. Only consulted by the live check.
+LIVE_MAY_BE_ABSENT = {
+    "garbage_audit_discovery_failed": "has a series only per failing API group/version; none fails in the demo",
+}
 KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
             "group_left", "group_right", "inf", "nan", "atan2", "start", "end"}
 
@@ -200,6 +205,9 @@ def cmd_metric_names(live=None):
             bad += 1
             continue
         if live_types is not None and family(n, live_types) is None:
+            if fam in LIVE_MAY_BE_ABSENT:
+                print(f"absent from the live /metrics (allowed: {LIVE_MAY_BE_ABSENT[fam]}): {n}")
+                continue
             print(f"FAIL {n} (used in {where}) is documented but not exported by the live daemon")
             bad += 1
     checked = len([n for n in used if n not in PROMETHEUS_SERIES])
