@@ -150,13 +150,15 @@ if [ "${#renders[@]}" -gt 0 ]; then
     python3 tests/artifacts/check_manifests.py "$K8S_VERSION" "${renders[@]}"
 fi
 
+check "checkers reject broken artifacts (tests/artifacts/negative.sh)" bash tests/artifacts/negative.sh
+
 if have yamllint; then
   check "yamllint" yamllint -c tests/artifacts/yamllint.yaml alerts deploy tests/artifacts
 else
   skip "yamllint" "optional; apt-get install yamllint"
 fi
 if have shellcheck; then
-  check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh
+  check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh tests/artifacts/negative.sh
 else
   skip "shellcheck" "optional; apt-get install shellcheck"
 fi
