@@ -95,10 +95,20 @@ pub enum Mapping<'a> {
 /// Why a reference cannot be mapped, with the likely correction where one exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unmappable<'a> {
-    InvalidApiVersion { error: String },
-    GroupNotServed { group: String, suggestion: Option<&'a ResourceType> },
-    VersionNotServed { served_versions: Vec<String>, suggestion: Option<&'a ResourceType> },
-    KindCaseMismatch { actual: &'a ResourceType },
+    InvalidApiVersion {
+        error: String,
+    },
+    GroupNotServed {
+        group: String,
+        suggestion: Option<&'a ResourceType>,
+    },
+    VersionNotServed {
+        served_versions: Vec<String>,
+        suggestion: Option<&'a ResourceType>,
+    },
+    KindCaseMismatch {
+        actual: &'a ResourceType,
+    },
     KindNotFound,
 }
 
@@ -106,7 +116,9 @@ impl<'a> Unmappable<'a> {
     /// The resource the reference most likely meant, if one can be named.
     pub fn suggestion(&self) -> Option<&'a ResourceType> {
         match self {
-            Unmappable::GroupNotServed { suggestion, .. } | Unmappable::VersionNotServed { suggestion, .. } => *suggestion,
+            Unmappable::GroupNotServed { suggestion, .. } | Unmappable::VersionNotServed { suggestion, .. } => {
+                *suggestion
+            }
             Unmappable::KindCaseMismatch { actual } => Some(actual),
             Unmappable::InvalidApiVersion { .. } | Unmappable::KindNotFound => None,
         }
@@ -121,7 +133,9 @@ pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> 
     let parts: Vec<&str> = api_version.split('/').collect();
     match parts.as_slice() {
         [version] => Ok((String::new(), (*version).to_string())),
-        [group, version] if !group.is_empty() && !version.is_empty() => Ok(((*group).to_string(), (*version).to_string())),
+        [group, version] if !group.is_empty() && !version.is_empty() => {
+            Ok(((*group).to_string(), (*version).to_string()))
+        }
         _ => Err(format!("unexpected GroupVersion string: {api_version}")),
     }
 }
@@ -129,7 +143,10 @@ pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> 
 impl DiscoverySnapshot {
     /// Starts an empty snapshot; `group_list_complete` says whether the list of groups itself was read.
     pub fn new(group_list_complete: bool) -> Self {
-        Self { group_list_complete, ..Self::default() }
+        Self {
+            group_list_complete,
+            ..Self::default()
+        }
     }
 
     /// Records a served group with its versions (preferred first).
@@ -143,7 +160,10 @@ impl DiscoverySnapshot {
     }
 
     pub fn add_failure(&mut self, group_version: &str, error: impl Into<String>) {
-        self.failures.push(DiscoveryFailure { group_version: group_version.to_string(), error: error.into() });
+        self.failures.push(DiscoveryFailure {
+            group_version: group_version.to_string(),
+            error: error.into(),
+        });
     }
 
     pub fn failures(&self) -> &[DiscoveryFailure] {
@@ -163,7 +183,9 @@ impl DiscoverySnapshot {
 
     fn failed(&self, group_version: &str) -> bool {
         let group = group_version.split_once('/').map_or("", |(g, _)| g);
-        self.failures.iter().any(|f| f.group_version == group_version || (!group.is_empty() && f.group_version == group))
+        self.failures
+            .iter()
+            .any(|f| f.group_version == group_version || (!group.is_empty() && f.group_version == group))
     }
 
     /// Every discovered resource type, every version.
@@ -177,7 +199,12 @@ impl DiscoverySnapshot {
         let mut out: BTreeMap<(String, String), &ResourceType> = BTreeMap::new();
         for (group, info) in &self.groups {
             for version in &info.versions {
-                for r in self.resources.get(&join_api_version(group, version)).into_iter().flatten() {
+                for r in self
+                    .resources
+                    .get(&join_api_version(group, version))
+                    .into_iter()
+                    .flatten()
+                {
                     out.entry((r.group.clone(), r.plural.clone())).or_insert(r);
                 }
             }
@@ -187,7 +214,9 @@ impl DiscoverySnapshot {
 
     /// Finds a resource type by `resource.group` (or `resource` for core) at its preferred version.
     pub fn find_by_qualified_name(&self, name: &str) -> Option<&ResourceType> {
-        self.preferred_resources().into_iter().find(|r| r.qualified_name() == name)
+        self.preferred_resources()
+            .into_iter()
+            .find(|r| r.qualified_name() == name)
     }
 
     /// Maps a reference's apiVersion and kind the way the garbage collector's REST mapper does.
@@ -218,9 +247,15 @@ impl DiscoverySnapshot {
                 .filter_map(|v| self.resources.get(&join_api_version(&group, v)))
                 .flat_map(|rs| rs.iter())
                 .find(|r| r.kind.eq_ignore_ascii_case(kind));
-            return Mapping::Unmappable(Unmappable::VersionNotServed { served_versions: info.versions.clone(), suggestion });
+            return Mapping::Unmappable(Unmappable::VersionNotServed {
+                served_versions: info.versions.clone(),
+                suggestion,
+            });
         };
-        if let Some(r) = resources.iter().find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind) {
+        if let Some(r) = resources
+            .iter()
+            .find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind)
+        {
             return Mapping::Resolved(r);
         }
         if let Some(r) = resources.iter().find(|r| r.kind.eq_ignore_ascii_case(kind)) {
@@ -248,7 +283,9 @@ pub(crate) mod tests {
             kind: kind.into(),
             plural: plural.into(),
             namespaced,
-            verbs: ["create", "delete", "get", "list", "patch", "update", "watch"].map(String::from).to_vec(),
+            verbs: ["create", "delete", "get", "list", "patch", "update", "watch"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 
@@ -270,20 +307,42 @@ pub(crate) mod tests {
         s.add_resources(
             "apps",
             "v1",
-            vec![rt("apps", "v1", "Deployment", "deployments", true), rt("apps", "v1", "ReplicaSet", "replicasets", true)],
+            vec![
+                rt("apps", "v1", "Deployment", "deployments", true),
+                rt("apps", "v1", "ReplicaSet", "replicasets", true),
+            ],
         );
         s.add_group("autoscaling", vec!["v2".into(), "v1".into()]);
         for v in ["v2", "v1"] {
-            s.add_resources("autoscaling", v, vec![rt("autoscaling", v, "HorizontalPodAutoscaler", "horizontalpodautoscalers", true)]);
+            s.add_resources(
+                "autoscaling",
+                v,
+                vec![rt(
+                    "autoscaling",
+                    v,
+                    "HorizontalPodAutoscaler",
+                    "horizontalpodautoscalers",
+                    true,
+                )],
+            );
         }
         s.add_group("autoscaling.aibrix.ai", vec!["v1alpha1".into()]);
         s.add_resources(
             "autoscaling.aibrix.ai",
             "v1alpha1",
-            vec![rt("autoscaling.aibrix.ai", "v1alpha1", "PodAutoscaler", "podautoscalers", true)],
+            vec![rt(
+                "autoscaling.aibrix.ai",
+                "v1alpha1",
+                "PodAutoscaler",
+                "podautoscalers",
+                true,
+            )],
         );
         s.add_group("metrics.k8s.io", vec!["v1beta1".into()]);
-        s.add_failure("metrics.k8s.io/v1beta1", "the server is currently unable to handle the request");
+        s.add_failure(
+            "metrics.k8s.io/v1beta1",
+            "the server is currently unable to handle the request",
+        );
         s
     }
 
@@ -295,10 +354,20 @@ pub(crate) mod tests {
             Mapping::Unmappable(u) => match u {
                 Unmappable::InvalidApiVersion { .. } => "InvalidApiVersion".into(),
                 Unmappable::GroupNotServed { suggestion, .. } => {
-                    format!("GroupNotServed {}", suggestion.map(ResourceType::api_version).unwrap_or_default())
+                    format!(
+                        "GroupNotServed {}",
+                        suggestion.map(ResourceType::api_version).unwrap_or_default()
+                    )
                 }
-                Unmappable::VersionNotServed { served_versions, suggestion } => {
-                    format!("VersionNotServed {} {}", served_versions.join(","), suggestion.map(|r| r.kind.clone()).unwrap_or_default())
+                Unmappable::VersionNotServed {
+                    served_versions,
+                    suggestion,
+                } => {
+                    format!(
+                        "VersionNotServed {} {}",
+                        served_versions.join(","),
+                        suggestion.map(|r| r.kind.clone()).unwrap_or_default()
+                    )
                 }
                 Unmappable::KindCaseMismatch { actual } => format!("KindCaseMismatch {}", actual.kind),
                 Unmappable::KindNotFound => "KindNotFound".into(),
@@ -309,12 +378,32 @@ pub(crate) mod tests {
 
     #[test]
     fn mapper_mirrors_the_garbage_collector() {
-        check("autoscaling.aibrix.ai/v1alpha1", "PodAutoscaler", "resolved podautoscalers.autoscaling.aibrix.ai");
-        check("autoscaling.aibrix.ai/v1alpha1", "podautoscaler", "resolved podautoscalers.autoscaling.aibrix.ai");
-        check("autoscaling.aibrix.ai/v1alpha1", "PodAutoScaler", "KindCaseMismatch PodAutoscaler");
-        check("autoscaling.aibrix.ai/v1alpha1", "PODAUTOSCALER", "KindCaseMismatch PodAutoscaler");
+        check(
+            "autoscaling.aibrix.ai/v1alpha1",
+            "PodAutoscaler",
+            "resolved podautoscalers.autoscaling.aibrix.ai",
+        );
+        check(
+            "autoscaling.aibrix.ai/v1alpha1",
+            "podautoscaler",
+            "resolved podautoscalers.autoscaling.aibrix.ai",
+        );
+        check(
+            "autoscaling.aibrix.ai/v1alpha1",
+            "PodAutoScaler",
+            "KindCaseMismatch PodAutoscaler",
+        );
+        check(
+            "autoscaling.aibrix.ai/v1alpha1",
+            "PODAUTOSCALER",
+            "KindCaseMismatch PodAutoscaler",
+        );
         check("autoscaling.aibrix.ai/v1alpha1", "Scaler", "KindNotFound");
-        check("autoscaling.aibrix.ai/v1beta9", "PodAutoscaler", "VersionNotServed v1alpha1 PodAutoscaler");
+        check(
+            "autoscaling.aibrix.ai/v1beta9",
+            "PodAutoscaler",
+            "VersionNotServed v1alpha1 PodAutoscaler",
+        );
         check("model.aibrix.ai/v1alpha1", "ModelAdapter", "GroupNotServed ");
         check("extensions/v1beta1", "Deployment", "GroupNotServed apps/v1");
         check("a/b/c", "Pod", "InvalidApiVersion");
@@ -345,10 +434,19 @@ pub(crate) mod tests {
     #[test]
     fn preferred_resources_list_each_resource_once() {
         let s = snapshot();
-        let hpas: Vec<_> = s.preferred_resources().into_iter().filter(|r| r.plural == "horizontalpodautoscalers").collect();
+        let hpas: Vec<_> = s
+            .preferred_resources()
+            .into_iter()
+            .filter(|r| r.plural == "horizontalpodautoscalers")
+            .collect();
         assert_eq!(hpas.len(), 1);
         assert_eq!(hpas[0].version, "v2");
-        assert_eq!(s.find_by_qualified_name("horizontalpodautoscalers.autoscaling").unwrap().version, "v2");
+        assert_eq!(
+            s.find_by_qualified_name("horizontalpodautoscalers.autoscaling")
+                .unwrap()
+                .version,
+            "v2"
+        );
         assert_eq!(s.find_by_qualified_name("pods").unwrap().kind, "Pod");
     }
 }

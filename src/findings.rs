@@ -110,6 +110,8 @@ pub struct OwnerReferenceProblem {
     pub owner_exists: Option<bool>,
     /// True when the garbage collector will never delete the dependent by itself.
     pub gc_blocked: bool,
+    /// True when none of the dependent's owners exists any more: the dependent is garbage.
+    pub orphan: bool,
     /// The suggested fix, in words.
     pub fix: String,
 }

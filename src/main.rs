@@ -1,1 +1,26 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use kube_garbage_audit::app;
+use kube_garbage_audit::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(app::exit::CANNOT_RUN);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => app::run(args).await,
+            Command::Scan(args) => app::scan(args).await,
+            Command::Demo(args) => app::demo(args).await,
+        }
+    });
+    // Do not wait for abandoned API calls: the process is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}

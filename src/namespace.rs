@@ -47,11 +47,16 @@ pub fn parse_condition_items(message: &str) -> Vec<ConditionItem> {
     list.split(", ")
         .filter_map(|item| {
             let item = item.trim();
-            let rest = item.strip_suffix(" resource instances").or_else(|| item.strip_suffix(" resource instance"))?;
+            let rest = item
+                .strip_suffix(" resource instances")
+                .or_else(|| item.strip_suffix(" resource instance"))?;
             let (subject, count) = rest.rsplit_once(" in ").or_else(|| rest.rsplit_once(" has "))?;
             let count = count.trim().parse().ok()?;
             let subject = subject.trim();
-            (!subject.is_empty()).then(|| ConditionItem { subject: subject.to_string(), count })
+            (!subject.is_empty()).then(|| ConditionItem {
+                subject: subject.to_string(),
+                count,
+            })
         })
         .collect()
 }
@@ -61,9 +66,12 @@ pub fn parse_condition_items(message: &str) -> Vec<ConditionItem> {
 pub fn parse_failing_group_versions(message: &str) -> Vec<String> {
     let mut out = Vec::new();
     for piece in message.split([' ', ',']) {
-        let Some(candidate) = piece.strip_suffix(':') else { continue };
+        let Some(candidate) = piece.strip_suffix(':') else {
+            continue;
+        };
         if let Some((group, version)) = candidate.split_once('/') {
-            let plausible_group = !group.is_empty() && group.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            let plausible_group =
+                !group.is_empty() && group.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
             let plausible_version = version.starts_with('v') && version.chars().all(|c| c.is_ascii_alphanumeric());
             if plausible_group && plausible_version && !out.iter().any(|o| o == candidate) {
                 out.push(candidate.to_string());
@@ -97,8 +105,11 @@ pub fn read_conditions(namespace: &Namespace) -> Vec<NamespaceCondition> {
 pub fn group_blockers(remaining: &[RemainingObject]) -> Vec<Blocker> {
     let mut groups: BTreeMap<(String, String, String), Vec<RemainingObject>> = BTreeMap::new();
     for obj in remaining {
-        let finalizers: Vec<&str> =
-            if obj.finalizers.is_empty() { vec![""] } else { obj.finalizers.iter().map(String::as_str).collect() };
+        let finalizers: Vec<&str> = if obj.finalizers.is_empty() {
+            vec![""]
+        } else {
+            obj.finalizers.iter().map(String::as_str).collect()
+        };
         for f in finalizers {
             let key = (obj.object.group.clone(), obj.object.resource.clone(), f.to_string());
             groups.entry(key).or_default().push(obj.clone());
@@ -106,7 +117,13 @@ pub fn group_blockers(remaining: &[RemainingObject]) -> Vec<Blocker> {
     }
     groups
         .into_iter()
-        .map(|((group, resource, finalizer), objects)| Blocker { group, resource, finalizer, count: objects.len(), objects })
+        .map(|((group, resource, finalizer), objects)| Blocker {
+            group,
+            resource,
+            finalizer,
+            count: objects.len(),
+            objects,
+        })
         .collect()
 }
 
@@ -135,11 +152,15 @@ pub fn classify_causes(
     if remaining.iter().any(|o| is_pod(&o)) {
         reasons.push(StuckReason::PodsRemaining);
     }
-    let waiting_on_finalizers = remaining.iter().any(|o| !o.finalizers.is_empty() && o.deletion_timestamp.is_some());
+    let waiting_on_finalizers = remaining
+        .iter()
+        .any(|o| !o.finalizers.is_empty() && o.deletion_timestamp.is_some());
     if waiting_on_finalizers || (remaining.is_empty() && condition_true(conditions, FINALIZERS_REMAINING)) {
         reasons.push(StuckReason::FinalizersRemaining);
     }
-    let plain_content = remaining.iter().any(|o| !is_pod(&o) && (o.finalizers.is_empty() || o.deletion_timestamp.is_none()));
+    let plain_content = remaining
+        .iter()
+        .any(|o| !is_pod(&o) && (o.finalizers.is_empty() || o.deletion_timestamp.is_none()));
     if plain_content || (remaining.is_empty() && condition_true(conditions, CONTENT_REMAINING)) {
         reasons.push(StuckReason::ContentRemaining);
     }
@@ -159,15 +180,21 @@ pub fn assess(facts: NamespaceFacts<'_>, now: Timestamp, stuck_after: Duration) 
     let spec_finalizers = ns.spec.as_ref().and_then(|s| s.finalizers.clone()).unwrap_or_default();
     let stuck = is_stuck(facts.deletion_timestamp, now, stuck_after);
     let mut failing = facts.failing_group_versions.clone();
-    for c in conditions.iter().filter(|c| c.type_ == DISCOVERY_FAILURE && c.status == "True") {
+    for c in conditions
+        .iter()
+        .filter(|c| c.type_ == DISCOVERY_FAILURE && c.status == "True")
+    {
         for gv in parse_failing_group_versions(&c.message) {
             if !failing.contains(&gv) {
                 failing.push(gv);
             }
         }
     }
-    let reasons =
-        if stuck { classify_causes(&conditions, &facts.remaining, &failing, &spec_finalizers) } else { Vec::new() };
+    let reasons = if stuck {
+        classify_causes(&conditions, &facts.remaining, &failing, &spec_finalizers)
+    } else {
+        Vec::new()
+    };
     TerminatingNamespace {
         namespace: ns.metadata.name.clone().unwrap_or_default(),
         uid: ns.metadata.uid.clone().unwrap_or_default(),
@@ -192,7 +219,10 @@ mod tests {
     use crate::findings::ObjectId;
 
     fn items(message: &str) -> Vec<(String, u64)> {
-        parse_condition_items(message).into_iter().map(|i| (i.subject, i.count)).collect()
+        parse_condition_items(message)
+            .into_iter()
+            .map(|i| (i.subject, i.count))
+            .collect()
     }
 
     #[test]
@@ -218,7 +248,10 @@ mod tests {
         let m = "Discovery failed for some groups, 1 failing: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: the server is currently unable to handle the request";
         assert_eq!(parse_failing_group_versions(m), ["metrics.k8s.io/v1beta1"]);
         let two = "Discovery failed for some groups, 2 failing: unable to retrieve the complete list of server APIs: custom.metrics.k8s.io/v1beta2: stale GroupVersion discovery: custom.metrics.k8s.io/v1beta2, metrics.k8s.io/v1beta1: the server is currently unable to handle the request";
-        assert_eq!(parse_failing_group_versions(two), ["custom.metrics.k8s.io/v1beta2", "metrics.k8s.io/v1beta1"]);
+        assert_eq!(
+            parse_failing_group_versions(two),
+            ["custom.metrics.k8s.io/v1beta2", "metrics.k8s.io/v1beta1"]
+        );
     }
 
     fn obj(group: &str, resource: &str, name: &str, finalizers: &[&str], deleting: bool) -> RemainingObject {
@@ -239,28 +272,83 @@ mod tests {
     }
 
     fn cond(type_: &str, status: &str) -> NamespaceCondition {
-        NamespaceCondition { type_: type_.into(), status: status.into(), reason: String::new(), message: String::new(), parsed: vec![] }
+        NamespaceCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: String::new(),
+            message: String::new(),
+            parsed: vec![],
+        }
     }
 
-    fn check(conditions: &[NamespaceCondition], remaining: &[RemainingObject], failing: &[&str], expect: &[StuckReason]) {
+    fn check(
+        conditions: &[NamespaceCondition],
+        remaining: &[RemainingObject],
+        failing: &[&str],
+        expect: &[StuckReason],
+    ) {
         let failing: Vec<String> = failing.iter().map(|s| s.to_string()).collect();
-        assert_eq!(classify_causes(conditions, remaining, &failing, &["kubernetes".into()]), expect);
+        assert_eq!(
+            classify_causes(conditions, remaining, &failing, &["kubernetes".into()]),
+            expect
+        );
     }
 
     #[test]
     fn classifies_causes() {
         use StuckReason::*;
-        let adapter = obj("model.aibrix.ai", "modeladapters", "a", &["adapter.model.aibrix.ai/finalizer"], true);
-        check(&[cond(FINALIZERS_REMAINING, "True"), cond(DISCOVERY_FAILURE, "False")], &[adapter.clone()], &[], &[FinalizersRemaining]);
+        let adapter = obj(
+            "model.aibrix.ai",
+            "modeladapters",
+            "a",
+            &["adapter.model.aibrix.ai/finalizer"],
+            true,
+        );
+        check(
+            &[cond(FINALIZERS_REMAINING, "True"), cond(DISCOVERY_FAILURE, "False")],
+            std::slice::from_ref(&adapter),
+            &[],
+            &[FinalizersRemaining],
+        );
         check(&[], &[obj("", "configmaps", "c", &[], false)], &[], &[ContentRemaining]);
-        check(&[], &[adapter.clone()], &["metrics.k8s.io/v1beta1"], &[DiscoveryFailure, FinalizersRemaining]);
+        check(
+            &[],
+            std::slice::from_ref(&adapter),
+            &["metrics.k8s.io/v1beta1"],
+            &[DiscoveryFailure, FinalizersRemaining],
+        );
         check(&[cond(DISCOVERY_FAILURE, "True")], &[], &[], &[DiscoveryFailure]);
-        check(&[cond(GROUP_VERSION_PARSING_FAILURE, "True")], &[], &[], &[GroupVersionParsingFailure]);
-        check(&[cond(CONTENT_DELETION_FAILURE, "True")], &[], &[], &[ContentDeletionFailure]);
-        check(&[], &[obj("", "pods", "p", &[], true), adapter.clone()], &[], &[PodsRemaining, FinalizersRemaining]);
+        check(
+            &[cond(GROUP_VERSION_PARSING_FAILURE, "True")],
+            &[],
+            &[],
+            &[GroupVersionParsingFailure],
+        );
+        check(
+            &[cond(CONTENT_DELETION_FAILURE, "True")],
+            &[],
+            &[],
+            &[ContentDeletionFailure],
+        );
+        check(
+            &[],
+            &[obj("", "pods", "p", &[], true), adapter.clone()],
+            &[],
+            &[PodsRemaining, FinalizersRemaining],
+        );
         // Finalizers on an object not yet deleted are content the controller has not reached yet.
-        check(&[], &[obj("", "configmaps", "c", &["x/y"], false)], &[], &[ContentRemaining]);
-        check(&[cond(CONTENT_REMAINING, "False"), cond(FINALIZERS_REMAINING, "False")], &[], &[], &[NamespaceFinalizerOnly]);
+        check(
+            &[],
+            &[obj("", "configmaps", "c", &["x/y"], false)],
+            &[],
+            &[ContentRemaining],
+        );
+        check(
+            &[cond(CONTENT_REMAINING, "False"), cond(FINALIZERS_REMAINING, "False")],
+            &[],
+            &[],
+            &[NamespaceFinalizerOnly],
+        );
         assert_eq!(classify_causes(&[], &[], &[], &[]), [Unknown]);
         // Conditions alone, when the content could not be listed.
         check(&[cond(FINALIZERS_REMAINING, "True")], &[], &[], &[FinalizersRemaining]);
@@ -269,9 +357,27 @@ mod tests {
     #[test]
     fn blockers_group_by_resource_and_finalizer() {
         let remaining = vec![
-            obj("model.aibrix.ai", "modeladapters", "a", &["adapter.model.aibrix.ai/finalizer"], true),
-            obj("model.aibrix.ai", "modeladapters", "b", &["adapter.model.aibrix.ai/finalizer"], true),
-            obj("", "persistentvolumeclaims", "data", &["kubernetes.io/pvc-protection", "x.io/y"], true),
+            obj(
+                "model.aibrix.ai",
+                "modeladapters",
+                "a",
+                &["adapter.model.aibrix.ai/finalizer"],
+                true,
+            ),
+            obj(
+                "model.aibrix.ai",
+                "modeladapters",
+                "b",
+                &["adapter.model.aibrix.ai/finalizer"],
+                true,
+            ),
+            obj(
+                "",
+                "persistentvolumeclaims",
+                "data",
+                &["kubernetes.io/pvc-protection", "x.io/y"],
+                true,
+            ),
             obj("", "configmaps", "c", &[], false),
         ];
         let summaries: Vec<String> = group_blockers(&remaining).iter().map(Blocker::summary).collect();

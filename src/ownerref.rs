@@ -23,12 +23,16 @@ pub struct ObjectIndex {
 
 impl ObjectIndex {
     pub fn insert(&mut self, namespace: &str, name: &str, uid: &str) {
-        self.by_uid.insert(uid.to_string(), (namespace.to_string(), name.to_string()));
-        self.by_name.insert((namespace.to_string(), name.to_string()), uid.to_string());
+        self.by_uid
+            .insert(uid.to_string(), (namespace.to_string(), name.to_string()));
+        self.by_name
+            .insert((namespace.to_string(), name.to_string()), uid.to_string());
     }
 
     fn uid_of(&self, namespace: &str, name: &str) -> Option<&str> {
-        self.by_name.get(&(namespace.to_string(), name.to_string())).map(String::as_str)
+        self.by_name
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(String::as_str)
     }
 
     fn location_of(&self, uid: &str) -> Option<&(String, String)> {
@@ -85,8 +89,14 @@ pub struct Verdict {
 pub fn resources_to_index(dependents: &[Dependent], discovery: &DiscoverySnapshot) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for dep in dependents {
-        let refs = dep.owner_references.iter().map(|r| (r.api_version.as_str(), r.kind.as_str()));
-        let target = dep.scale_target.iter().map(|t| (t.api_version.as_str(), t.kind.as_str()));
+        let refs = dep
+            .owner_references
+            .iter()
+            .map(|r| (r.api_version.as_str(), r.kind.as_str()));
+        let target = dep
+            .scale_target
+            .iter()
+            .map(|t| (t.api_version.as_str(), t.kind.as_str()));
         for (api_version, kind) in refs.chain(target) {
             if let Some(r) = target_resource(&discovery.resolve(api_version, kind)) {
                 out.insert(r.qualified_name());
@@ -107,17 +117,21 @@ fn target_resource<'a>(mapping: &Mapping<'a>) -> Option<&'a ResourceType> {
 
 /// Whether the garbage collector can ever delete `dep` on its own.
 fn gc_blocks(dep: &Dependent, discovery: &DiscoverySnapshot) -> bool {
-    dep.owner_references.iter().any(|r| match discovery.resolve(&r.api_version, &r.kind) {
-        Mapping::Unmappable(_) => true,
-        Mapping::Resolved(owner) => dep.id.namespace.is_empty() && owner.namespaced,
-        Mapping::Unknown { .. } => false,
-    })
+    dep.owner_references
+        .iter()
+        .any(|r| match discovery.resolve(&r.api_version, &r.kind) {
+            Mapping::Unmappable(_) => true,
+            Mapping::Resolved(owner) => dep.id.namespace.is_empty() && owner.namespaced,
+            Mapping::Unknown { .. } => false,
+        })
 }
 
 /// Audits one object's owner references and scale target.
 pub fn classify(dep: &Dependent, discovery: &DiscoverySnapshot, owners: &OwnerIndex) -> Verdict {
     let gc_blocked = gc_blocks(dep, discovery);
     let mut verdict = Verdict::default();
+    // Some(true) while every owner seen so far is known to be gone.
+    let mut all_owners_gone = (!dep.owner_references.is_empty()).then_some(true);
     for (index, reference) in dep.owner_references.iter().enumerate() {
         let written = ReferenceAsWritten {
             field: ReferenceField::OwnerReference,
@@ -129,13 +143,21 @@ pub fn classify(dep: &Dependent, discovery: &DiscoverySnapshot, owners: &OwnerIn
             controller: reference.controller.unwrap_or(false),
         };
         match classify_owner_reference(dep, reference, discovery, owners) {
-            RefOutcome::Fine => {}
-            RefOutcome::Unknown(group_version) => verdict.unresolved.push(UnresolvedReference {
-                dependent: dep.id.clone(),
-                reference: written,
-                group_version,
-            }),
-            RefOutcome::Problem(p) => verdict.problems.push(p.into_problem(dep, written, gc_blocked)),
+            RefOutcome::Fine => all_owners_gone = Some(false),
+            RefOutcome::Unknown(group_version) => {
+                all_owners_gone = None;
+                verdict.unresolved.push(UnresolvedReference {
+                    dependent: dep.id.clone(),
+                    reference: written,
+                    group_version,
+                })
+            }
+            RefOutcome::Problem(p) => {
+                if p.owner_exists != Some(false) {
+                    all_owners_gone = all_owners_gone.and(p.owner_exists.map(|_| false));
+                }
+                verdict.problems.push(p.into_problem(dep, written, gc_blocked))
+            }
         }
     }
     if let Some(target) = &dep.scale_target {
@@ -157,6 +179,10 @@ pub fn classify(dep: &Dependent, discovery: &DiscoverySnapshot, owners: &OwnerIn
             }),
             RefOutcome::Problem(p) => verdict.problems.push(p.into_problem(dep, written, gc_blocked)),
         }
+    }
+    let orphan = all_owners_gone == Some(true);
+    for p in &mut verdict.problems {
+        p.orphan = orphan;
     }
     verdict
 }
@@ -202,6 +228,7 @@ impl Judgement {
             served_versions: self.served_versions,
             owner_exists: self.owner_exists,
             gc_blocked,
+            orphan: false,
             fix: self.fix,
         }
     }
@@ -219,7 +246,11 @@ fn owner_namespace<'a>(dep: &'a Dependent, owner: &ResourceType) -> &'a str {
 /// Does an object with this uid exist where the GC looks? `None` when the type was not listed.
 fn owner_exists_by_uid(dep: &Dependent, owner: &ResourceType, uid: &str, owners: &OwnerIndex) -> Option<bool> {
     let index = owners.get(owner)?;
-    Some(index.location_of(uid).is_some_and(|(ns, _)| ns == owner_namespace(dep, owner)))
+    Some(
+        index
+            .location_of(uid)
+            .is_some_and(|(ns, _)| ns == owner_namespace(dep, owner)),
+    )
 }
 
 fn classify_owner_reference(
@@ -367,16 +398,27 @@ fn classify_scale_target(
             let suggestion = u.suggestion();
             let mut j = Judgement::new(
                 OwnerProblemReason::ScaleTargetUnresolvable,
-                format!("scaleTargetRef {written} {:?} cannot be mapped to a served resource", target.name),
+                format!(
+                    "scaleTargetRef {written} {:?} cannot be mapped to a served resource",
+                    target.name
+                ),
                 match suggestion {
-                    Some(s) => format!("Correct scaleTargetRef to {}/{}; until then the HPA scales nothing.", s.api_version(), s.kind),
-                    None => "The HPA scales nothing: point scaleTargetRef at a served kind, or delete the HPA.".to_string(),
+                    Some(s) => format!(
+                        "Correct scaleTargetRef to {}/{}; until then the HPA scales nothing.",
+                        s.api_version(),
+                        s.kind
+                    ),
+                    None => {
+                        "The HPA scales nothing: point scaleTargetRef at a served kind, or delete the HPA.".to_string()
+                    }
                 },
             );
             if let Some(s) = suggestion {
                 j.suggested_kind = (s.kind != target.kind).then(|| s.kind.clone());
                 j.suggested_api_version = (s.api_version() != target.api_version).then(|| s.api_version());
-                j.owner_exists = owners.get(s).map(|i| i.uid_of(owner_namespace(dep, s), &target.name).is_some());
+                j.owner_exists = owners
+                    .get(s)
+                    .map(|i| i.uid_of(owner_namespace(dep, s), &target.name).is_some());
             }
             if let Unmappable::VersionNotServed { served_versions, .. } = &u {
                 j.served_versions = served_versions.clone();
@@ -430,7 +472,11 @@ mod tests {
                 resource_version: "7".into(),
             },
             owner_references: refs,
-            scale_target: target.map(|(a, k, n)| ScaleTarget { api_version: a.into(), kind: k.into(), name: n.into() }),
+            scale_target: target.map(|(a, k, n)| ScaleTarget {
+                api_version: a.into(),
+                kind: k.into(),
+                name: n.into(),
+            }),
         }
     }
 
@@ -465,10 +511,13 @@ mod tests {
                 format!(
                     "{} {} {} {}",
                     p.reason.as_str(),
-                    p.suggested_kind.clone().or_else(|| p.suggested_api_version.clone()).unwrap_or("-".into()),
+                    p.suggested_kind
+                        .clone()
+                        .or_else(|| p.suggested_api_version.clone())
+                        .unwrap_or("-".into()),
                     p.owner_exists.map_or("?".into(), |b| b.to_string()),
                     if p.gc_blocked { "blocked" } else { "collectable" }
-                )
+                ) + if p.orphan { " orphan" } else { "" }
             })
             .collect();
         got.extend(v.unresolved.iter().map(|u| format!("unknown {}", u.group_version)));
@@ -488,69 +537,176 @@ mod tests {
         let dep = hpa("llm", vec![oref(PA, "PodAutoScaler", "live", "pa-1")], None);
         check(dep.clone(), &["KindCaseMismatch PodAutoscaler true blocked"]);
         let v = classify(&dep, &snapshot(), &owners());
-        assert!(v.problems[0].fix.starts_with("Correct the kind: PodAutoScaler → PodAutoscaler"), "{}", v.problems[0].fix);
-        assert!(v.problems[0].message.contains("unable to get REST mapping for autoscaling.aibrix.ai/v1alpha1/PodAutoScaler"));
+        assert!(
+            v.problems[0]
+                .fix
+                .starts_with("Correct the kind: PodAutoScaler → PodAutoscaler"),
+            "{}",
+            v.problems[0].fix
+        );
+        assert!(v.problems[0]
+            .message
+            .contains("unable to get REST mapping for autoscaling.aibrix.ai/v1alpha1/PodAutoScaler"));
     }
 
     #[test]
     fn case_mismatch_with_missing_owner_is_an_uncollectable_orphan() {
         let dep = hpa("llm", vec![oref(PA, "PodAutoScaler", "gone", "pa-9")], None);
-        check(dep.clone(), &["KindCaseMismatch PodAutoscaler false blocked"]);
+        check(dep.clone(), &["KindCaseMismatch PodAutoscaler false blocked orphan"]);
         let v = classify(&dep, &snapshot(), &owners());
-        assert!(v.problems[0].fix.contains("orphan the garbage collector cannot collect"), "{}", v.problems[0].fix);
+        assert!(
+            v.problems[0]
+                .fix
+                .contains("orphan the garbage collector cannot collect"),
+            "{}",
+            v.problems[0].fix
+        );
     }
 
     #[test]
     fn every_unmappable_reason() {
-        check(hpa("llm", vec![oref("a/b/c", "X", "x", "u")], None), &["InvalidApiVersion - ? blocked"]);
-        check(hpa("llm", vec![oref("", "X", "x", "u")], None), &["InvalidApiVersion - ? blocked"]);
-        check(hpa("llm", vec![oref("model.aibrix.ai/v1alpha1", "ModelAdapter", "x", "u")], None), &["GroupNotServed - ? blocked"]);
-        check(hpa("llm", vec![oref("extensions/v1beta1", "Deployment", "web", "dep-1")], None), &["GroupNotServed apps/v1 true blocked"]);
-        check(hpa("llm", vec![oref("autoscaling.aibrix.ai/v1beta1", "PodAutoscaler", "live", "pa-1")], None), &["VersionNotServed autoscaling.aibrix.ai/v1alpha1 true blocked"]);
-        check(hpa("llm", vec![oref(PA, "Autoscaler", "live", "pa-1")], None), &["KindNotFound - ? blocked"]);
+        check(
+            hpa("llm", vec![oref("a/b/c", "X", "x", "u")], None),
+            &["InvalidApiVersion - ? blocked"],
+        );
+        check(
+            hpa("llm", vec![oref("", "X", "x", "u")], None),
+            &["InvalidApiVersion - ? blocked"],
+        );
+        check(
+            hpa(
+                "llm",
+                vec![oref("model.aibrix.ai/v1alpha1", "ModelAdapter", "x", "u")],
+                None,
+            ),
+            &["GroupNotServed - ? blocked"],
+        );
+        check(
+            hpa(
+                "llm",
+                vec![oref("extensions/v1beta1", "Deployment", "web", "dep-1")],
+                None,
+            ),
+            &["GroupNotServed apps/v1 true blocked"],
+        );
+        check(
+            hpa(
+                "llm",
+                vec![oref("autoscaling.aibrix.ai/v1beta1", "PodAutoscaler", "live", "pa-1")],
+                None,
+            ),
+            &["VersionNotServed autoscaling.aibrix.ai/v1alpha1 true blocked"],
+        );
+        check(
+            hpa("llm", vec![oref(PA, "Autoscaler", "live", "pa-1")], None),
+            &["KindNotFound - ? blocked"],
+        );
     }
 
     #[test]
     fn resolvable_owner_problems() {
-        check(hpa("llm", vec![oref("apps/v1", "Deployment", "gone", "dep-9")], None), &["OwnerNotFound - false collectable"]);
-        check(hpa("llm", vec![oref("apps/v1", "Deployment", "web", "dep-old")], None), &["OwnerUidMismatch - false collectable"]);
-        check(hpa("llm", vec![oref("apps/v1", "Deployment", "web", "dep-2")], None), &["OwnerInOtherNamespace - false collectable"]);
-        check(cluster_scoped(vec![oref("apps/v1", "Deployment", "web", "dep-1")]), &["NamespacedOwnerOfClusterScoped - ? blocked"]);
+        check(
+            hpa("llm", vec![oref("apps/v1", "Deployment", "gone", "dep-9")], None),
+            &["OwnerNotFound - false collectable orphan"],
+        );
+        check(
+            hpa("llm", vec![oref("apps/v1", "Deployment", "web", "dep-old")], None),
+            &["OwnerUidMismatch - false collectable orphan"],
+        );
+        check(
+            hpa("llm", vec![oref("apps/v1", "Deployment", "web", "dep-2")], None),
+            &["OwnerInOtherNamespace - false collectable orphan"],
+        );
+        check(
+            cluster_scoped(vec![oref("apps/v1", "Deployment", "web", "dep-1")]),
+            &["NamespacedOwnerOfClusterScoped - ? blocked"],
+        );
     }
 
     #[test]
     fn one_unmappable_reference_blocks_the_whole_object() {
         let dep = hpa(
             "llm",
-            vec![oref("apps/v1", "Deployment", "gone", "dep-9"), oref(PA, "PodAutoScaler", "live", "pa-1")],
+            vec![
+                oref("apps/v1", "Deployment", "gone", "dep-9"),
+                oref(PA, "PodAutoScaler", "live", "pa-1"),
+            ],
             None,
         );
-        check(dep, &["OwnerNotFound - false blocked", "KindCaseMismatch PodAutoscaler true blocked"]);
+        check(
+            dep,
+            &[
+                "OwnerNotFound - false blocked",
+                "KindCaseMismatch PodAutoscaler true blocked",
+            ],
+        );
+        let gone = hpa(
+            "llm",
+            vec![
+                oref("apps/v1", "Deployment", "gone", "dep-9"),
+                oref(PA, "PodAutoScaler", "x", "pa-9"),
+            ],
+            None,
+        );
+        check(
+            gone,
+            &[
+                "OwnerNotFound - false blocked orphan",
+                "KindCaseMismatch PodAutoscaler false blocked orphan",
+            ],
+        );
     }
 
     #[test]
     fn failed_discovery_is_unknown_not_broken() {
-        check(hpa("llm", vec![oref("metrics.k8s.io/v1beta1", "PodMetrics", "x", "u")], None), &["unknown metrics.k8s.io/v1beta1"]);
+        check(
+            hpa(
+                "llm",
+                vec![oref("metrics.k8s.io/v1beta1", "PodMetrics", "x", "u")],
+                None,
+            ),
+            &["unknown metrics.k8s.io/v1beta1"],
+        );
     }
 
     #[test]
     fn unlisted_owner_type_is_unknown() {
-        check(hpa("llm", vec![oref("v1", "ConfigMap", "cm", "u")], None), &["unknown v1"]);
+        check(
+            hpa("llm", vec![oref("v1", "ConfigMap", "cm", "u")], None),
+            &["unknown v1"],
+        );
     }
 
     #[test]
     fn scale_targets() {
         check(hpa("llm", vec![], Some(("apps/v1", "Deployment", "web"))), &[]);
-        check(hpa("llm", vec![], Some(("apps/v1", "Deployment", "nope"))), &["ScaleTargetNotFound - false collectable"]);
-        check(hpa("llm", vec![], Some(("apps/v1", "deployMent", "web"))), &["ScaleTargetUnresolvable Deployment true collectable"]);
-        check(hpa("llm", vec![], Some(("apps/v1", "Widget", "web"))), &["ScaleTargetUnresolvable - ? collectable"]);
+        check(
+            hpa("llm", vec![], Some(("apps/v1", "Deployment", "nope"))),
+            &["ScaleTargetNotFound - false collectable"],
+        );
+        check(
+            hpa("llm", vec![], Some(("apps/v1", "deployMent", "web"))),
+            &["ScaleTargetUnresolvable Deployment true collectable"],
+        );
+        check(
+            hpa("llm", vec![], Some(("apps/v1", "Widget", "web"))),
+            &["ScaleTargetUnresolvable - ? collectable"],
+        );
     }
 
     #[test]
     fn index_needs_cover_corrected_kinds() {
         let deps = vec![
-            hpa("llm", vec![oref(PA, "PodAutoScaler", "live", "pa-1")], Some(("apps/v1", "Deployment", "web"))),
-            hpa("llm", vec![oref("metrics.k8s.io/v1beta1", "PodMetrics", "x", "u")], None),
+            hpa(
+                "llm",
+                vec![oref(PA, "PodAutoScaler", "live", "pa-1")],
+                Some(("apps/v1", "Deployment", "web")),
+            ),
+            hpa(
+                "llm",
+                vec![oref("metrics.k8s.io/v1beta1", "PodMetrics", "x", "u")],
+                None,
+            ),
         ];
         let need: Vec<_> = resources_to_index(&deps, &snapshot()).into_iter().collect();
         assert_eq!(need, ["deployments.apps", "podautoscalers.autoscaling.aibrix.ai"]);

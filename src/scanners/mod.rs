@@ -1,0 +1,78 @@
+//! Scanners: independent units that read the cluster through [`crate::kubeapi`] and hand their
+//! data to the pure classifiers. Each one returns the findings of one scan.
+
+pub mod namespaces;
+pub mod owner_references;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+
+use crate::discovery::{DiscoverySnapshot, ResourceType};
+use crate::findings::{ObjectId, RemainingObject, ScannerFindings};
+use crate::kubeapi::{ApiError, ClusterApi, Listed};
+
+/// What every scan of one round shares: the API, one discovery snapshot, one notion of now.
+#[derive(Clone)]
+pub struct ScanContext {
+    pub api: ClusterApi,
+    pub discovery: Arc<DiscoverySnapshot>,
+    pub now: Timestamp,
+}
+
+/// Why a scan produced no findings at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("discovery is implausible (no core group or no group list): {0}")]
+    ImplausibleDiscovery(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// One kind of audit.
+pub trait Scanner: Send + Sync {
+    /// The `scanner` label value.
+    fn name(&self) -> &'static str;
+    fn scan<'a>(&'a self, ctx: &'a ScanContext) -> BoxFuture<'a, Result<ScannerFindings, ScanError>>;
+}
+
+/// Refuses to scan on a discovery result that cannot be right (it would report everything as broken).
+fn require_plausible(discovery: &DiscoverySnapshot) -> Result<(), ScanError> {
+    if discovery.is_plausible() {
+        return Ok(());
+    }
+    let failures: Vec<String> = discovery
+        .failures()
+        .iter()
+        .map(|f| format!("{}: {}", f.group_version, f.error))
+        .collect();
+    Err(ScanError::ImplausibleDiscovery(if failures.is_empty() {
+        "no core group served".into()
+    } else {
+        failures.join("; ")
+    }))
+}
+
+/// The identity of a listed object of type `rt`.
+fn object_id(rt: &ResourceType, listed: &Listed) -> ObjectId {
+    let m = &listed.metadata;
+    ObjectId {
+        group: rt.group.clone(),
+        version: rt.version.clone(),
+        resource: rt.plural.clone(),
+        kind: rt.kind.clone(),
+        namespace: m.namespace.clone().unwrap_or_default(),
+        name: m.name.clone().unwrap_or_default(),
+        uid: m.uid.clone().unwrap_or_default(),
+        resource_version: m.resource_version.clone().unwrap_or_default(),
+    }
+}
+
+fn remaining_object(rt: &ResourceType, listed: &Listed) -> RemainingObject {
+    RemainingObject {
+        object: object_id(rt, listed),
+        finalizers: listed.metadata.finalizers.clone().unwrap_or_default(),
+        deletion_timestamp: listed.metadata.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
+    }
+}

@@ -1,0 +1,240 @@
+//! The `namespaces` scanner: finds Terminating namespaces, lists what is really left inside the
+//! stuck ones, and judges them with [`crate::namespace`]. Optionally reports objects anywhere that
+//! have been waiting on finalizers for longer than the threshold.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Namespace;
+
+use super::{remaining_object, require_plausible, ScanContext, ScanError, Scanner};
+use crate::discovery::ResourceType;
+use crate::findings::{RemainingObject, ScannerFindings, StuckObject};
+use crate::kubeapi::parse_value;
+use crate::namespace::{assess, is_stuck, terminating_seconds, NamespaceFacts};
+
+pub const NAME: &str = "namespaces";
+
+pub struct NamespaceScanner {
+    pub stuck_after: Duration,
+    /// Also report objects anywhere deleted longer than `stuck_after` ago that still have finalizers.
+    pub stuck_objects: bool,
+}
+
+impl Scanner for NamespaceScanner {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn scan<'a>(&'a self, ctx: &'a ScanContext) -> BoxFuture<'a, Result<ScannerFindings, ScanError>> {
+        Box::pin(self.run(ctx))
+    }
+}
+
+fn namespaces_type() -> ResourceType {
+    ResourceType {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Namespace".into(),
+        plural: "namespaces".into(),
+        namespaced: false,
+        verbs: vec!["list".into()],
+    }
+}
+
+impl NamespaceScanner {
+    async fn run(&self, ctx: &ScanContext) -> Result<ScannerFindings, ScanError> {
+        require_plausible(&ctx.discovery)?;
+        let mut findings = ScannerFindings::default();
+        let listed = ctx.api.list_full(&namespaces_type(), None).await?;
+        findings.issues.extend(listed.malformed);
+
+        let mut terminating = Vec::new();
+        for item in listed.objects {
+            let Some(deleted) = item.metadata.deletion_timestamp.as_ref().map(|t| t.0) else {
+                continue;
+            };
+            match parse_value::<Namespace>(item.body) {
+                Ok(ns) => terminating.push((ns, deleted)),
+                Err(e) => findings.issues.push(format!(
+                    "namespace {}: malformed object: {e}",
+                    item.metadata.name.unwrap_or_default()
+                )),
+            }
+        }
+
+        let failing: Vec<String> = ctx
+            .discovery
+            .failures()
+            .iter()
+            .map(|f| f.group_version.clone())
+            .collect();
+        let any_stuck = terminating.iter().any(|(_, d)| is_stuck(*d, ctx.now, self.stuck_after));
+        let unavailable = if any_stuck && !failing.is_empty() {
+            self.unavailable_api_services(ctx, &mut findings).await
+        } else {
+            Vec::new()
+        };
+        let content_types: Vec<ResourceType> = ctx
+            .discovery
+            .preferred_resources()
+            .into_iter()
+            .filter(|r| r.namespaced && r.supports("list"))
+            .cloned()
+            .collect();
+
+        for (ns, deleted) in &terminating {
+            let name = ns.metadata.name.clone().unwrap_or_default();
+            let stuck = is_stuck(*deleted, ctx.now, self.stuck_after);
+            let (remaining, unlisted) = if stuck {
+                self.remaining_content(ctx, &name, &content_types, &mut findings).await
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let facts = NamespaceFacts {
+                namespace: ns,
+                deletion_timestamp: *deleted,
+                remaining,
+                failing_group_versions: if stuck { failing.clone() } else { Vec::new() },
+                unavailable_api_services: if stuck { unavailable.clone() } else { Vec::new() },
+                unlisted_resources: unlisted,
+            };
+            findings
+                .terminating_namespaces
+                .push(assess(facts, ctx.now, self.stuck_after));
+        }
+
+        if self.stuck_objects {
+            self.find_stuck_objects(ctx, &mut findings).await;
+        }
+        Ok(findings)
+    }
+
+    /// Every object left in one namespace, listed type by type (metadata only, paged).
+    async fn remaining_content(
+        &self,
+        ctx: &ScanContext,
+        namespace: &str,
+        types: &[ResourceType],
+        findings: &mut ScannerFindings,
+    ) -> (Vec<RemainingObject>, Vec<String>) {
+        let results = ctx
+            .api
+            .list_many(types.to_vec(), Some(namespace.to_string()), true)
+            .await;
+        let mut seen = HashSet::new();
+        let mut remaining = Vec::new();
+        let mut unlisted = Vec::new();
+        for (rt, result) in results {
+            match result {
+                Ok(list) => {
+                    findings.issues.extend(list.malformed);
+                    for listed in &list.objects {
+                        // The same object can be served by two groups (events in core and events.k8s.io).
+                        let uid = listed.metadata.uid.clone().unwrap_or_default();
+                        if uid.is_empty() || seen.insert(uid) {
+                            remaining.push(remaining_object(&rt, listed));
+                        }
+                    }
+                }
+                Err(e) => {
+                    findings.issues.push(format!(
+                        "namespace {namespace}: could not list {}: {e}",
+                        rt.qualified_name()
+                    ));
+                    unlisted.push(rt.qualified_name());
+                }
+            }
+        }
+        remaining.sort_by(|a, b| {
+            (&a.object.group, &a.object.resource, &a.object.name).cmp(&(
+                &b.object.group,
+                &b.object.resource,
+                &b.object.name,
+            ))
+        });
+        (remaining, unlisted)
+    }
+
+    /// APIServices whose `Available` condition is `False`, as `name: reason: message`.
+    async fn unavailable_api_services(&self, ctx: &ScanContext, findings: &mut ScannerFindings) -> Vec<String> {
+        let Some(rt) = ctx
+            .discovery
+            .find_by_qualified_name("apiservices.apiregistration.k8s.io")
+            .cloned()
+        else {
+            return Vec::new();
+        };
+        match ctx.api.list_full(&rt, None).await {
+            Ok(list) => list
+                .objects
+                .iter()
+                .filter_map(|o| {
+                    let conditions = o.body.pointer("/status/conditions")?.as_array()?;
+                    let available = conditions
+                        .iter()
+                        .find(|c| c.get("type").and_then(|t| t.as_str()) == Some("Available"))?;
+                    if available.get("status").and_then(|s| s.as_str()) != Some("False") {
+                        return None;
+                    }
+                    let text = |k: &str| {
+                        available
+                            .get(k)
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    Some(format!(
+                        "{}: {}: {}",
+                        o.metadata.name.clone().unwrap_or_default(),
+                        text("reason"),
+                        text("message")
+                    ))
+                })
+                .collect(),
+            Err(e) => {
+                findings.issues.push(format!("could not list apiservices: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Objects anywhere whose deletion has waited on finalizers for longer than the threshold.
+    async fn find_stuck_objects(&self, ctx: &ScanContext, findings: &mut ScannerFindings) {
+        let types: Vec<ResourceType> = ctx
+            .discovery
+            .preferred_resources()
+            .into_iter()
+            .filter(|r| r.supports("list"))
+            .cloned()
+            .collect();
+        let results = ctx.api.list_many(types, None, true).await;
+        let mut seen = HashSet::new();
+        for (rt, result) in results {
+            let list = match result {
+                Ok(list) => list,
+                Err(e) => {
+                    findings
+                        .issues
+                        .push(format!("could not list {}: {e}", rt.qualified_name()));
+                    continue;
+                }
+            };
+            findings.issues.extend(list.malformed);
+            for listed in &list.objects {
+                let Some(deleted) = listed.metadata.deletion_timestamp.as_ref().map(|t| t.0) else {
+                    continue;
+                };
+                let has_finalizers = listed.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty());
+                let uid = listed.metadata.uid.clone().unwrap_or_default();
+                if has_finalizers && is_stuck(deleted, ctx.now, self.stuck_after) && seen.insert(uid) {
+                    findings.stuck_objects.push(StuckObject {
+                        object: remaining_object(&rt, listed),
+                        deleted_seconds: terminating_seconds(deleted, ctx.now),
+                    });
+                }
+            }
+        }
+    }
+}

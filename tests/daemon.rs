@@ -1,0 +1,329 @@
+//! The daemon as operators run it: endpoints, readiness, metrics that follow the cluster,
+//! clean shutdown, and configuration errors.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_health_readiness_metrics_and_findings_and_follows_fixes() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    // A latency on HPA lists keeps the first scan in flight long enough to see /readyz say no.
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::from_millis(1500));
+    let mut cmd = c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]);
+    cmd.env("GARBAGE_AUDIT_LOG_FORMAT", "text");
+    let daemon = spawn_daemon(cmd);
+
+    assert_eq!(http_get(daemon.addr, "/healthz").0, 200);
+    assert_eq!(
+        http_get(daemon.addr, "/readyz").0,
+        503,
+        "not ready before the first scan completes"
+    );
+    let ready = eventually(Duration::from_secs(30), || {
+        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "/readyz never turned 200");
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::ZERO);
+
+    let (status, text) = http_get(daemon.addr, "/metrics");
+    assert_eq!(status, 200);
+    let samples = parse_exposition(&text);
+    assert_eq!(
+        sample(&samples, &["garbage_audit_build_info{", "version=\""]),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &samples,
+            &["garbage_audit_scan_duration_seconds_count{", "scanner=\"namespaces\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_last_successful_scan_timestamp_seconds{",
+                "scanner=\"owner_references\""
+            ]
+        )
+        .unwrap()
+            > 1.7e9
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_scan_errors_total{", "scanner=\"owner_references\""]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_namespace_stuck{",
+                "namespace=\"aibrix-system\"",
+                "reason=\"FinalizersRemaining\""
+            ]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_namespace_blocking_objects{",
+                "finalizer=\"adapter.model.aibrix.ai/finalizer\"",
+                "group=\"model.aibrix.ai\"",
+                "namespace=\"aibrix-system\"",
+                "resource=\"modeladapters\""
+            ]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_namespace_terminating_seconds{",
+                "namespace=\"aibrix-system\""
+            ]
+        )
+        .unwrap()
+            > 7200.0
+    );
+    assert_eq!(
+        sample(&samples, &["garbage_audit_namespaces_stuck"]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_owner_reference_problems{",
+                "reason=\"KindCaseMismatch\"",
+                "resource=\"horizontalpodautoscalers.autoscaling\""
+            ]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_owner_reference_problem_info{",
+                "name=\"mistral-7b-hpa\"",
+                "owner_kind=\"PodAutoScaler\"",
+                "suggested_kind=\"PodAutoscaler\"",
+                "namespace=\"llm-serving\""
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_gc_blocked_objects{", "reason=\"KindCaseMismatch\""]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &[
+                "garbage_audit_uncollectable_orphans{",
+                "resource=\"horizontalpodautoscalers.autoscaling\""
+            ]
+        ),
+        Some(1.0)
+    );
+
+    let (status, body) = http_get(daemon.addr, "/findings");
+    assert_eq!(status, 200);
+    let findings: serde_json::Value = serde_json::from_str(&body).expect("/findings is JSON");
+    assert_eq!(findings["stuckNamespaces"][0]["namespace"], "aibrix-system");
+
+    // Fix the namespace with kubectl: its series disappear on a following scan.
+    let fix = c
+        .kubectl(&[
+            "patch", "modeladapter", "qwen-code-lora", "-n", "aibrix-system", "--type=json", "-p",
+            r#"[{"op":"test","path":"/metadata/finalizers/0","value":"adapter.model.aibrix.ai/finalizer"},{"op":"remove","path":"/metadata/finalizers/0"}]"#,
+        ])
+        .await;
+    assert!(fix.status.success(), "{}", String::from_utf8_lossy(&fix.stderr));
+    let cleared = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        (!text.contains("namespace=\"aibrix-system\"") && text.contains("garbage_audit_namespaces_stuck 0"))
+            .then_some(())
+    })
+    .await;
+    assert!(cleared.is_some(), "aibrix-system series did not disappear");
+    let (_, text) = http_get(daemon.addr, "/metrics");
+    assert!(text.contains("name=\"mistral-7b-hpa\""), "unrelated findings stay");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_zero_promptly() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let mut daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
+    eventually(Duration::from_secs(30), || {
+        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
+    })
+    .await
+    .expect("ready");
+    let pid = daemon.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "did not exit within 5 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_flag() {
+    for (args, needle) in [
+        (vec!["run", "--interval", "often"], "--interval"),
+        (vec!["run", "--listen", "localhost"], "--listen"),
+        (vec!["scan", "-o", "xml"], "--output"),
+        (vec!["scan", "--stuck-after", "5parsecs"], "--stuck-after"),
+    ] {
+        let out = Command::new(BIN).args(&args).env_clear().output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains(args[2]),
+            "{args:?}: {stderr}"
+        );
+    }
+    // The same checks apply to values from the environment.
+    let out = Command::new(BIN)
+        .args(["scan"])
+        .env_clear()
+        .env("GARBAGE_AUDIT_STUCK_AFTER", "forever")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("forever"));
+}
+
+#[test]
+fn unreachable_cluster_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = write_file(
+        dir.path(),
+        "kubeconfig",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n",
+    );
+    let out = Command::new(BIN)
+        .args(["scan", "--request-timeout", "5s", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reaching the API server"));
+    let missing = Command::new(BIN)
+        .args(["scan", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/kubeconfig"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_serves_the_seed_failures_as_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--kubeconfig-out",
+    ])
+    .arg(&kubeconfig)
+    .env_clear()
+    .env("HOME", dir.path());
+    let daemon = spawn_daemon(cmd);
+    let found = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        (text.contains("garbage_audit_namespace_stuck{namespace=\"aibrix-system\",reason=\"FinalizersRemaining\"} 1")
+            && text.contains("name=\"mistral-7b-hpa\""))
+        .then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "demo metrics never showed the seed failures");
+    // The printed kubeconfig works with kubectl.
+    let out = Command::new("kubectl")
+        .args(["get", "ns", "aibrix-system", "-o", "jsonpath={.status.phase}"])
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Terminating",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owner_resources_all_finds_problems_beyond_hpas() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let mut objects = Vec::new();
+    for i in 0..150 {
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}"), "namespace": "default"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("s-{i}"), "namespace": "default"}}));
+    }
+    // A ConfigMap owned through a case-mangled kind, a Pod naming a Deployment in another namespace,
+    // and a ServiceAccount whose owner's group has gone.
+    objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad-kind", "namespace": "llm-serving",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "deployMent", "name": "llama-3-8b", "uid": "whatever"}]}}));
+    objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "gone-group", "namespace": "default",
+        "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": "rc", "uid": "u-rc"}]}}));
+    c.sim.load_objects(objects).expect("objects load");
+    let (code, report) = c.scan_json(&["--owner-resources", "all"]).await;
+    assert_eq!(code, 1);
+    let problems = report["ownerReferenceProblems"].as_array().unwrap();
+    let find = |name: &str| {
+        problems
+            .iter()
+            .find(|p| p["dependent"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not reported: {report:#}"))
+    };
+    assert_eq!(find("bad-kind")["reason"], "KindCaseMismatch");
+    assert_eq!(find("bad-kind")["suggestedKind"], "Deployment");
+    assert_eq!(find("bad-kind")["dependent"]["resource"], "configmaps");
+    assert_eq!(find("gone-group")["reason"], "GroupNotServed");
+    assert_eq!(find("mistral-7b-hpa")["reason"], "KindCaseMismatch");
+    // Healthy ownership chains (ReplicaSet → Deployment, Pod → ReplicaSet) are not reported.
+    assert!(
+        !problems
+            .iter()
+            .any(|p| p["dependent"]["resource"] == "pods" || p["dependent"]["resource"] == "replicasets"),
+        "{report:#}"
+    );
+}
