@@ -110,7 +110,7 @@ fn unavailable_apiservice(group: &str, version: &str, now: &str) -> Value {
     json!({
         "apiVersion": "apiregistration.k8s.io/v1",
         "kind": "APIService",
-        "metadata": {"name": format!("{version}.{group}"), "creationTimestamp": now, "labels": {"k8s-app": svc}},
+        "metadata": {"name": format!("{version}.{group}"), "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now, "labels": {"k8s-app": svc}},
         "spec": {
             "group": group, "version": version, "groupPriorityMinimum": 100, "versionPriority": 100,
             "insecureSkipTLSVerify": true,
@@ -295,9 +295,7 @@ impl SimHandle {
 
     /// Compact now: every continue token and watch position issued so far becomes too old.
     pub fn compact_now(&self) {
-        let mut st = self.shared.lock();
-        let rv = st.store.current_rv();
-        st.store.compact_to(rv);
+        self.shared.lock().store.compact_all();
     }
 
     /// Change how often the namespace controller and the garbage collector run.

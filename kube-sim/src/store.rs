@@ -92,6 +92,12 @@ impl Store {
         }
     }
 
+    /// Advance the revision and compact everything before it (all issued tokens expire).
+    pub fn compact_all(&mut self) {
+        let rv = self.next_rv();
+        self.compact_to(rv);
+    }
+
     pub fn get(&self, storage: &str, ns: &str, name: &str) -> Option<&Value> {
         self.objects
             .get(&(storage.to_string(), ns.to_string(), name.to_string()))
