@@ -187,3 +187,17 @@ async fn young_terminating_namespace_is_not_stuck_and_pvc_protection_is_named() 
         "{report:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stuck_objects_are_reported_only_when_asked() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let (_, without) = c.scan_json(&[]).await;
+    assert!(without["stuckObjects"].as_array().unwrap().is_empty());
+    let (code, report) = c.scan_json(&["--stuck-objects"]).await;
+    assert_eq!(code, 1);
+    let stuck = report["stuckObjects"].as_array().unwrap();
+    assert_eq!(stuck.len(), 1, "{report:#}");
+    assert_eq!(stuck[0]["object"]["object"]["name"], "qwen-code-lora");
+    assert_eq!(stuck[0]["object"]["finalizers"][0], "adapter.model.aibrix.ai/finalizer");
+    assert!(stuck[0]["deletedSeconds"].as_f64().unwrap() > 3600.0);
+}

@@ -170,6 +170,30 @@ async fn serves_health_readiness_metrics_and_findings_and_follows_fixes() {
     assert!(cleared.is_some(), "aibrix-system series did not disappear");
     let (_, text) = http_get(daemon.addr, "/metrics");
     assert!(text.contains("name=\"mistral-7b-hpa\""), "unrelated findings stay");
+
+    // Correct the live HPA's owner kind: its series disappear, the orphan's stay.
+    let fix = c
+        .kubectl(&[
+            "patch", "hpa", "llama-3-8b-hpa", "-n", "llm-serving", "--type=json", "-p",
+            r#"[{"op":"test","path":"/metadata/ownerReferences/0/kind","value":"PodAutoScaler"},{"op":"replace","path":"/metadata/ownerReferences/0/kind","value":"PodAutoscaler"}]"#,
+        ])
+        .await;
+    assert!(fix.status.success(), "{}", String::from_utf8_lossy(&fix.stderr));
+    let cleared = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        (!text.contains("name=\"llama-3-8b-hpa\"")).then_some(text)
+    })
+    .await
+    .expect("llama-3-8b-hpa series did not disappear");
+    let samples = parse_exposition(&cleared);
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_owner_reference_problems{", "reason=\"KindCaseMismatch\""]
+        ),
+        Some(1.0)
+    );
+    assert!(cleared.contains("name=\"mistral-7b-hpa\""));
 }
 
 #[cfg(unix)]
@@ -326,4 +350,62 @@ async fn owner_resources_all_finds_problems_beyond_hpas() {
             .any(|p| p["dependent"]["resource"] == "pods" || p["dependent"]["resource"] == "replicasets"),
         "{report:#}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_scan_keeps_the_last_findings_marked_stale_and_recovers() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
+    eventually(Duration::from_secs(30), || {
+        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
+    })
+    .await
+    .expect("ready");
+
+    // Every namespace list now fails with a server error.
+    c.sim.set_error_rate("namespaces", 1.0);
+    let text = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 1")
+            .then_some(text)
+    })
+    .await
+    .expect("namespaces scanner never marked stale");
+    let samples = parse_exposition(&text);
+    assert!(
+        sample(
+            &samples,
+            &["garbage_audit_scan_errors_total{", "scanner=\"namespaces\""]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_namespace_stuck{", "namespace=\"aibrix-system\""]
+        ),
+        Some(1.0),
+        "a failed scan keeps the last good findings instead of reporting all clear"
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_findings_stale{", "scanner=\"owner_references\""]
+        ),
+        Some(0.0),
+        "other scanners are unaffected"
+    );
+    let (_, body) = http_get(daemon.addr, "/findings");
+    let findings: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(findings["complete"], false);
+
+    c.sim.set_error_rate("namespaces", 0.0);
+    let recovered = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 0")
+            .then_some(())
+    })
+    .await;
+    assert!(recovered.is_some(), "scanner did not recover");
 }
