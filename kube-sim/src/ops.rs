@@ -255,6 +255,7 @@ fn rv_of(obj: &Value) -> &str {
 }
 
 /// PUT semantics (also used after applying a PATCH).
+#[allow(clippy::too_many_arguments)]
 pub fn update(
     state: &mut State,
     rt: &ResourceType,
@@ -404,6 +405,7 @@ pub fn update(
 }
 
 /// PATCH: apply to the current object, then run update semantics.
+#[allow(clippy::too_many_arguments)]
 pub fn patch(
     state: &mut State,
     rt: &ResourceType,

@@ -1,0 +1,187 @@
+//! Fidelity tests driving the real kubectl (v1.32) against kube-sim. Each test gets its own
+//! HOME (kubectl caches discovery there) and KUBECONFIG. `create -f` uses --validate=false:
+//! kube-sim does not serve OpenAPI yet.
+use kube_sim::{start, SimConfig, SimHandle};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(sim: &SimHandle) -> Kubectl {
+        let dir = tempfile::tempdir().unwrap();
+        sim.write_kubeconfig(&dir.path().join("config")).unwrap();
+        Kubectl { dir }
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("kubectl")
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env("KUBECONFIG", self.dir.path().join("config"))
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args);
+        assert!(ok, "kubectl {args:?} failed: {err}");
+        out
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+async fn aibrix() -> SimHandle {
+    start(SimConfig {
+        scenario: Some("aibrix".into()),
+        namespace_controller_interval: Duration::from_millis(100),
+        gc_interval: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn have_kubectl() -> bool {
+    Command::new("kubectl").arg("version").arg("--client").output().is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_resources_and_get() {
+    assert!(have_kubectl(), "kubectl must be installed for the fidelity tests");
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    let out = tokio::task::block_in_place(|| k.ok(&["api-resources"]));
+    assert!(out.lines().any(|l| l.starts_with("modeladapters ")
+        && l.contains("model.aibrix.ai/v1alpha1")
+        && l.contains("ModelAdapter")));
+    assert!(out
+        .lines()
+        .any(|l| l.starts_with("horizontalpodautoscalers ") && l.contains("hpa") && l.contains("autoscaling/v2")));
+    assert!(out.lines().any(|l| l.starts_with("modelclaims ") && l.contains(" mc ")));
+    let ns = tokio::task::block_in_place(|| k.json(&["get", "ns", "aibrix-system", "-o", "json"]));
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    let conds = ns["status"]["conditions"]
+        .as_array()
+        .expect("conditions written by the namespace controller");
+    let fin = conds
+        .iter()
+        .find(|c| c["type"] == "NamespaceFinalizersRemaining")
+        .unwrap();
+    assert_eq!(fin["status"], "True");
+    assert_eq!(fin["reason"], "SomeFinalizersRemain");
+    assert_eq!(fin["message"], "Some content in the namespace has finalizers remaining: adapter.model.aibrix.ai/finalizer in 1 resource instances");
+    let hpa =
+        tokio::task::block_in_place(|| k.json(&["get", "hpa", "mistral-7b-hpa", "-n", "llm-serving", "-o", "json"]));
+    assert_eq!(hpa["metadata"]["ownerReferences"][0]["kind"], "PodAutoScaler");
+    let (ok, _, err) = tokio::task::block_in_place(|| k.run(&["get", "pod", "nope", "-n", "default"]));
+    assert!(!ok);
+    assert!(
+        err.contains("Error from server (NotFound): pods \"nope\" not found"),
+        "{err}"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_patch_delete_and_raw() {
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    let manifest = k.dir.path().join("cm.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: default\n  finalizers: [example.com/hold]\ndata:\n  a: \"1\"\n").unwrap();
+    tokio::task::block_in_place(|| {
+        let out = k.ok(&["create", "--validate=false", "-f", manifest.to_str().unwrap()]);
+        assert!(out.contains("configmap/demo created"), "{out}");
+        k.ok(&[
+            "patch",
+            "configmap",
+            "demo",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ]);
+        let cm = k.json(&["get", "configmap", "demo", "-o", "json"]);
+        assert_eq!(cm["data"]["b"], "2");
+        // failed json-patch test op -> 422 Invalid
+        let (ok, _, err) = k.run(&[
+            "patch",
+            "configmap",
+            "demo",
+            "--type=json",
+            "-p",
+            r#"[{"op":"test","path":"/data/a","value":"9"}]"#,
+        ]);
+        assert!(!ok);
+        assert!(
+            err.contains("the server rejected our request due to an error in our request"),
+            "{err}"
+        );
+        let out = k.ok(&["delete", "configmap", "demo", "--wait=false"]);
+        assert!(out.contains("deleted"), "{out}");
+        let cm = k.json(&["get", "configmap", "demo", "-o", "json"]);
+        assert!(cm["metadata"]["deletionTimestamp"].is_string(), "finalizer keeps it");
+        k.ok(&[
+            "patch",
+            "configmap",
+            "demo",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ]);
+        let (ok, _, _) = k.run(&["get", "configmap", "demo"]);
+        assert!(!ok, "gone once its last finalizer is removed");
+        // raw discovery and a paged list
+        let apis: Value = serde_json::from_str(&k.ok(&["get", "--raw", "/apis"])).unwrap();
+        assert_eq!(apis["kind"], "APIGroupList");
+        let page: Value =
+            serde_json::from_str(&k.ok(&["get", "--raw", "/api/v1/namespaces/llm-serving/pods?limit=1"])).unwrap();
+        assert_eq!(page["items"].as_array().unwrap().len(), 1);
+        let token = page["metadata"]["continue"].as_str().unwrap();
+        let next: Value = serde_json::from_str(&k.ok(&[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces/llm-serving/pods?limit=1&continue={token}"),
+        ]))
+        .unwrap();
+        assert_eq!(next["items"].as_array().unwrap().len(), 1);
+        assert_ne!(
+            next["items"][0]["metadata"]["name"],
+            page["items"][0]["metadata"]["name"]
+        );
+    });
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_namespace_unsticks_after_finalizer_removal() {
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    tokio::task::block_in_place(|| {
+        k.ok(&[
+            "patch", "modeladapter", "qwen-code-lora", "-n", "aibrix-system", "--type=json", "-p",
+            r#"[{"op":"test","path":"/metadata/finalizers/0","value":"adapter.model.aibrix.ai/finalizer"},{"op":"remove","path":"/metadata/finalizers/0"}]"#,
+        ]);
+    });
+    let mut gone = false;
+    for _ in 0..100 {
+        let (ok, _, err) = tokio::task::block_in_place(|| k.run(&["get", "ns", "aibrix-system"]));
+        if !ok && err.contains("NotFound") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "aibrix-system disappears once its content is gone");
+    sim.shutdown().await;
+}
