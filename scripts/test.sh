@@ -27,5 +27,5 @@ echo "== artifacts (alerts, dashboards, deploy)"
 bash scripts/check-artifacts.sh
 
 echo "== end-to-end with Prometheus and Alertmanager"
-cargo build --locked -p kube-garbage-audit
+cargo build --workspace --locked --bins
 GARBAGE_AUDIT_BIN="$PWD/target/debug/kube-garbage-audit" bash scripts/e2e-prometheus.sh
