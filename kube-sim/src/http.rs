@@ -1,6 +1,8 @@
 //! HTTP server and routing (plain HTTP/1.1 on loopback, JSON).
 use crate::discovery;
+use crate::fieldvalidation::{self, Directive};
 use crate::media::{self, Rendering};
+use crate::openapi;
 use crate::ops::{self, DeleteOptions, Part};
 use crate::paging::{self, ContinueToken, INCONSISTENT_CONTINUE};
 use crate::patch::PatchType;
@@ -8,6 +10,7 @@ use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
 use crate::status::ApiError;
+use crate::table::{self, IncludeObject, Printer};
 use crate::watch;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -151,6 +154,50 @@ async fn route(shared: Arc<Shared>, ctx: RequestCtx) -> Result<Response<Body>, A
     let aggregated = wants_aggregated(ctx.accept.as_deref());
     let agg = |v: Value| Ok(json_response(200, &v, discovery::AGGREGATED_V2));
     match segs.as_slice() {
+        ["openapi", "v3"] if get => {
+            let crds = crd_objects(&shared);
+            return ok(&openapi::v3_index(&registry, &crds));
+        }
+        ["openapi", "v3", "api", v] | ["openapi", "v3", "apis", _, v] if get => {
+            let group = if segs[2] == "api" { "" } else { segs[3] };
+            if registry.is_failing(group, v) {
+                return Err(ApiError::page_not_found());
+            }
+            let crds = crd_objects(&shared);
+            let (bytes, hash) = openapi::v3_bytes(&registry, &crds, group, v).ok_or_else(ApiError::page_not_found)?;
+            let cache = if ctx.query.get("hash").is_some_and(|h| *h == hash) {
+                "public, immutable"
+            } else {
+                "no-cache, private"
+            };
+            return Ok(Response::builder()
+                .status(200)
+                .header("Content-Type", "application/json")
+                .header("Cache-Control", cache)
+                .header("Etag", format!("\"{hash}\""))
+                .body(full(bytes))
+                .expect("valid response"));
+        }
+        ["openapi", "v2"] if get => {
+            let accept = ctx.accept.as_deref().unwrap_or("");
+            let json_ok = accept.trim().is_empty()
+                || accept.split(',').any(|e| {
+                    matches!(
+                        e.split(';').next().unwrap_or("").trim(),
+                        "application/json" | "*/*" | "application/*"
+                    )
+                });
+            if !json_ok {
+                return Err(ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only the following media types are accepted: application/json (kube-sim does not encode OpenAPI v2 as protobuf)",
+                    None,
+                ));
+            }
+            let crds = crd_objects(&shared);
+            return ok(&openapi::v2_document(&registry, &crds));
+        }
         ["version"] if get => return ok(&discovery::version_info()),
         ["healthz"] | ["livez"] | ["readyz"] if get => {
             return Ok(Response::builder()
@@ -283,10 +330,26 @@ async fn resource_request(
         Some("finalize") => Part::Finalize,
         _ => Part::Main,
     };
+    let include =
+        IncludeObject::parse(ctx.query.get("includeObject").map(String::as_str)).map_err(ApiError::bad_request)?;
     let render_one = |v: Value| -> Result<Response<Body>, ApiError> {
         match rendering {
             Rendering::Full => ok(&v),
             Rendering::Metadata => ok(&media::partial(&v)),
+            Rendering::Table(api_version) => {
+                let printer = printer_for(&shared, &rt);
+                let mut meta = serde_json::Map::new();
+                meta.insert("resourceVersion".into(), v["metadata"]["resourceVersion"].clone());
+                ok(&table::build(
+                    &printer,
+                    &[v],
+                    meta,
+                    include,
+                    api_version,
+                    true,
+                    shared.clock.now(),
+                ))
+            }
         }
     };
     match (&ctx.method, &rp.name) {
@@ -294,22 +357,51 @@ async fn resource_request(
             let is_watch = ctx.query.get("watch").is_some_and(|w| w == "true" || w == "1");
             if is_watch {
                 verb_check(&rt, "watch", None)?;
-                return watch_request(shared, &ctx, rt, rp.namespace.clone(), rendering);
+                let table = match rendering {
+                    Rendering::Table(api_version) => Some(watch::TableWatch {
+                        printer: printer_for(&shared, &rt),
+                        include,
+                        api_version,
+                        headers_sent: std::cell::Cell::new(false),
+                    }),
+                    _ => None,
+                };
+                return watch_request(shared, &ctx, rt, rp.namespace.clone(), rendering, table);
             }
             verb_check(&rt, "list", None)?;
             let v = list(&shared, &ctx, &rt, rp.namespace.as_deref(), rendering)?;
-            ok(&v)
+            match rendering {
+                Rendering::Table(api_version) => {
+                    let printer = printer_for(&shared, &rt);
+                    let items = v["items"].as_array().cloned().unwrap_or_default();
+                    let meta = v["metadata"].as_object().cloned().unwrap_or_default();
+                    ok(&table::build(
+                        &printer,
+                        &items,
+                        meta,
+                        include,
+                        api_version,
+                        true,
+                        shared.clock.now(),
+                    ))
+                }
+                _ => ok(&v),
+            }
         }
         (&Method::POST, None) => {
             verb_check(&rt, "create", None)?;
             if rt.namespaced && rp.namespace.is_none() {
                 return Err(ApiError::resource_not_found());
             }
-            let body = parse_body(&ctx)?;
+            let mut body = parse_body(&ctx)?;
+            let warnings = validate_fields(&shared, &ctx, &rt, &mut body, false)?;
             let mut state = shared.lock();
             let created = ops::create(&mut state, &rt, &ns, body, &now, dry_run(&ctx))?;
             drop(state);
-            Ok(json_response(201, &created, "application/json"))
+            Ok(with_warnings(
+                json_response(201, &created, "application/json"),
+                &warnings,
+            ))
         }
         (&Method::DELETE, None) => {
             verb_check(&rt, "deletecollection", None)?;
@@ -355,11 +447,12 @@ async fn resource_request(
         }
         (&Method::PUT, Some(name)) => {
             verb_check(&rt, "update", sub)?;
-            let body = parse_body(&ctx)?;
+            let mut body = parse_body(&ctx)?;
+            let warnings = validate_fields(&shared, &ctx, &rt, &mut body, false)?;
             let mut state = shared.lock();
             let out = ops::update(&mut state, &rt, &ns, name, body, part, dry_run(&ctx), true)?;
             drop(state);
-            ok(&out)
+            Ok(with_warnings(json_response(200, &out, "application/json"), &warnings))
         }
         (&Method::PATCH, Some(name)) => {
             verb_check(&rt, "patch", sub)?;
@@ -374,10 +467,20 @@ async fn resource_request(
                     ],
                 )
             })?;
+            let mut patch_body = ctx.body.clone();
+            let mut warnings = Vec::new();
+            if matches!(kind, PatchType::Merge | PatchType::StrategicMerge) {
+                if let Ok(mut p) = serde_json::from_slice::<Value>(&ctx.body) {
+                    if p.is_object() {
+                        warnings = validate_fields(&shared, &ctx, &rt, &mut p, true)?;
+                        patch_body = Bytes::from(serde_json::to_vec(&p).unwrap_or_default());
+                    }
+                }
+            }
             let mut state = shared.lock();
-            let out = ops::patch(&mut state, &rt, &ns, name, &ctx.body, kind, part, dry_run(&ctx))?;
+            let out = ops::patch(&mut state, &rt, &ns, name, &patch_body, kind, part, dry_run(&ctx))?;
             drop(state);
-            ok(&out)
+            Ok(with_warnings(json_response(200, &out, "application/json"), &warnings))
         }
         (&Method::DELETE, Some(name)) => {
             verb_check(&rt, "delete", sub)?;
@@ -395,6 +498,76 @@ async fn resource_request(
             &ctx.method.to_string().to_lowercase(),
         )),
     }
+}
+
+/// All stored CRDs.
+fn crd_objects(shared: &Shared) -> Vec<Value> {
+    let state = shared.lock();
+    state
+        .store
+        .list(crate::state::CRD_STORAGE, None)
+        .into_iter()
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The CRD object of a custom resource type.
+fn crd_of(shared: &Shared, rt: &ResourceType) -> Option<Value> {
+    if !rt.is_crd {
+        return None;
+    }
+    let state = shared.lock();
+    state
+        .store
+        .get(crate::state::CRD_STORAGE, "", &format!("{}.{}", rt.plural, rt.group))
+        .cloned()
+}
+
+/// Apply the request's `fieldValidation` directive to a body: unknown fields are removed;
+/// Strict fails, Warn returns `Warning` header values.
+fn validate_fields(
+    shared: &Shared,
+    ctx: &RequestCtx,
+    rt: &ResourceType,
+    body: &mut Value,
+    is_patch: bool,
+) -> Result<Vec<String>, ApiError> {
+    let directive = Directive::parse(ctx.query.get("fieldValidation").map(String::as_str))?;
+    let crd = crd_of(shared, rt);
+    let schema = openapi::object_schema(rt, crd.as_ref());
+    let found = fieldvalidation::prune_unknown(body, &schema, crate::schemas::builtin());
+    if found.is_empty() {
+        return Ok(vec![]);
+    }
+    match directive {
+        Directive::Ignore => Ok(vec![]),
+        Directive::Warn => Ok(fieldvalidation::warnings(&found)),
+        Directive::Strict if is_patch => Err(ApiError::bad_request(fieldvalidation::strict_message(&found))),
+        Directive::Strict => Err(fieldvalidation::strict_error(&rt.kind, &rt.version, &found)),
+    }
+}
+
+fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        if let Ok(v) = http::HeaderValue::from_str(w) {
+            resp.headers_mut().append("Warning", v);
+        }
+    }
+    resp
+}
+
+/// The printer of a resource (custom resources: their CRD's printer columns).
+fn printer_for(shared: &Shared, rt: &ResourceType) -> Printer {
+    if !rt.is_crd {
+        return Printer::for_resource(rt, None);
+    }
+    let state = shared.lock();
+    let crd = state
+        .store
+        .get(crate::state::CRD_STORAGE, "", &format!("{}.{}", rt.plural, rt.group))
+        .cloned();
+    drop(state);
+    Printer::for_resource(rt, crd.as_ref())
 }
 
 fn delete_options(ctx: &RequestCtx) -> Result<DeleteOptions, ApiError> {
@@ -479,7 +652,8 @@ fn list(
             let p = ops::present((*o).clone(), rt);
             match rendering {
                 Rendering::Metadata => media::partial(&p),
-                Rendering::Full if rt.is_crd => p,
+                Rendering::Full | Rendering::Table(_) if rt.is_crd => p,
+                Rendering::Table(_) => p,
                 Rendering::Full => {
                     let mut p = p;
                     if let Some(m) = p.as_object_mut() {
@@ -501,7 +675,7 @@ fn list(
     }
     let (kind, api_version) = match rendering {
         Rendering::Metadata => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string()),
-        Rendering::Full => (rt.list_kind(), rt.api_version()),
+        Rendering::Full | Rendering::Table(_) => (rt.list_kind(), rt.api_version()),
     };
     Ok(json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items}))
 }
@@ -512,6 +686,7 @@ fn watch_request(
     rt: ResourceType,
     namespace: Option<String>,
     rendering: Rendering,
+    table: Option<watch::TableWatch>,
 ) -> Result<Response<Body>, ApiError> {
     let labels = LabelSelector::parse(ctx.query.get("labelSelector").map(String::as_str).unwrap_or(""))
         .map_err(ApiError::bad_request)?;
@@ -550,6 +725,7 @@ fn watch_request(
         bookmarks,
         send_initial_events,
         rendering,
+        table,
     };
     let rx = watch::start(shared, req);
     let stream = futures::stream::unfold(rx, |mut rx| async move {

@@ -6,6 +6,8 @@ pub enum Rendering {
     Full,
     /// `as=PartialObjectMetadata` / `as=PartialObjectMetadataList` (meta.k8s.io/v1)
     Metadata,
+    /// `as=Table;g=meta.k8s.io;v=v1|v1beta1`: the Table's apiVersion.
+    Table(&'static str),
 }
 
 /// Pick the first Accept entry we can serve; None means 406.
@@ -18,11 +20,13 @@ pub fn negotiate(accept: Option<&str>) -> Option<Rendering> {
         let base = parts.next().unwrap_or("");
         let mut as_ = None;
         let mut g = None;
+        let mut v = None;
         for p in parts {
-            if let Some((k, v)) = p.split_once('=') {
+            if let Some((k, val)) = p.split_once('=') {
                 match k.trim() {
-                    "as" => as_ = Some(v.trim().to_string()),
-                    "g" => g = Some(v.trim().to_string()),
+                    "as" => as_ = Some(val.trim().to_string()),
+                    "g" => g = Some(val.trim().to_string()),
+                    "v" => v = Some(val.trim().to_string()),
                     _ => {}
                 }
             }
@@ -35,7 +39,12 @@ pub fn negotiate(accept: Option<&str>) -> Option<Rendering> {
             (Some("PartialObjectMetadata") | Some("PartialObjectMetadataList"), Some("meta.k8s.io")) => {
                 return Some(Rendering::Metadata)
             }
-            _ => continue, // Table and others are not served; fall through to the next entry
+            (Some("Table"), Some("meta.k8s.io")) => match v.as_deref() {
+                Some("v1") => return Some(Rendering::Table("meta.k8s.io/v1")),
+                Some("v1beta1") => return Some(Rendering::Table("meta.k8s.io/v1beta1")),
+                _ => continue,
+            },
+            _ => continue, // unknown targets: fall through to the next entry
         }
     }
     None
@@ -58,13 +67,23 @@ mod tests {
         assert_eq!(negotiate(None), Some(Rendering::Full));
         assert_eq!(
             negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")),
+            Some(Rendering::Table("meta.k8s.io/v1"))
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+            )),
+            Some(Rendering::Table("meta.k8s.io/v1beta1"))
+        );
+        assert_eq!(
+            negotiate(Some("application/json;as=Table;v=v9;g=meta.k8s.io,application/json")),
             Some(Rendering::Full)
         );
         assert_eq!(
             negotiate(Some("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")),
             Some(Rendering::Metadata)
         );
-        assert_eq!(negotiate(Some("application/json;as=Table;v=v1;g=meta.k8s.io")), None);
+        assert_eq!(negotiate(Some("application/json;as=Table;v=v2;g=meta.k8s.io")), None);
         assert_eq!(
             negotiate(Some("application/vnd.kubernetes.protobuf, */*")),
             Some(Rendering::Full)

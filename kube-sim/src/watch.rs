@@ -5,8 +5,10 @@ use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
 use crate::store::{TooOld, WatchEvent};
+use crate::table::{self, IncludeObject, Printer};
 use bytes::Bytes;
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
@@ -21,6 +23,27 @@ pub struct WatchRequest {
     pub bookmarks: bool,
     pub send_initial_events: bool,
     pub rendering: Rendering,
+    /// Set when the client asked for Table rendering.
+    pub table: Option<TableWatch>,
+}
+
+/// Table rendering of watch events: every event's object is a Table with one row; column
+/// definitions are sent with the first event only.
+pub struct TableWatch {
+    pub printer: Printer,
+    pub include: IncludeObject,
+    pub api_version: &'static str,
+    pub headers_sent: Cell<bool>,
+}
+
+impl TableWatch {
+    fn render(&self, obj: Option<&Value>, rv: &str, now: jiff::Timestamp) -> Value {
+        let headers = !self.headers_sent.replace(true);
+        let mut meta = serde_json::Map::new();
+        meta.insert("resourceVersion".into(), json!(rv));
+        let objs: Vec<Value> = obj.into_iter().cloned().collect();
+        table::build(&self.printer, &objs, meta, self.include, self.api_version, headers, now)
+    }
 }
 
 fn line(kind: &str, object: Value) -> Bytes {
@@ -29,21 +52,31 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(s)
 }
 
-fn render(req: &WatchRequest, obj: &Value) -> Value {
+fn render(req: &WatchRequest, obj: &Value, now: jiff::Timestamp) -> Value {
     let obj = present(obj.clone(), &req.rt);
+    if let Some(t) = &req.table {
+        let rv = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        return t.render(Some(&obj), &rv, now);
+    }
     match req.rendering {
-        Rendering::Full => obj,
+        Rendering::Full | Rendering::Table(_) => obj,
         Rendering::Metadata => partial(&obj),
     }
 }
 
-fn bookmark(req: &WatchRequest, rv: u64, initial_end: bool) -> Bytes {
+fn bookmark(req: &WatchRequest, rv: u64, initial_end: bool, now: jiff::Timestamp) -> Bytes {
+    if let Some(t) = &req.table {
+        return line("BOOKMARK", t.render(None, &rv.to_string(), now));
+    }
     let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     let (kind, api_version) = match req.rendering {
-        Rendering::Full => (req.rt.kind.clone(), req.rt.api_version()),
+        Rendering::Full | Rendering::Table(_) => (req.rt.kind.clone(), req.rt.api_version()),
         Rendering::Metadata => ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string()),
     };
     line(
@@ -80,13 +113,13 @@ pub fn start(shared: Arc<Shared>, req: WatchRequest) -> mpsc::Receiver<Bytes> {
         let list_now = |initial: &mut Vec<Bytes>| {
             for (_, o) in state.store.list(&storage, req.namespace.as_deref()) {
                 if req.labels.matches(o) && req.fields.matches(o) {
-                    initial.push(line("ADDED", render(&req, o)));
+                    initial.push(line("ADDED", render(&req, o, shared.clock.now())));
                 }
             }
         };
         if req.send_initial_events {
             list_now(&mut initial);
-            initial.push(bookmark(&req, current, true));
+            initial.push(bookmark(&req, current, true, shared.clock.now()));
             (Some(sub), current)
         } else if req.resource_version.is_empty() || req.resource_version == "0" {
             list_now(&mut initial);
@@ -96,7 +129,7 @@ pub fn start(shared: Arc<Shared>, req: WatchRequest) -> mpsc::Receiver<Bytes> {
             match state.store.events_since(from) {
                 Ok(evs) => {
                     for ev in evs.iter().filter(|e| matches(&req, e)) {
-                        initial.push(line(ev.event.as_str(), render(&req, &ev.object)));
+                        initial.push(line(ev.event.as_str(), render(&req, &ev.object, shared.clock.now())));
                     }
                     (Some(sub), current.max(from))
                 }
@@ -128,7 +161,7 @@ pub fn start(shared: Arc<Shared>, req: WatchRequest) -> mpsc::Receiver<Bytes> {
             tokio::select! {
                 _ = sleep_until => return,
                 _ = tick.tick() => {
-                    if req.bookmarks && tx.send(bookmark(&req, last_rv, false)).await.is_err() {
+                    if req.bookmarks && tx.send(bookmark(&req, last_rv, false, shared.clock.now())).await.is_err() {
                         return;
                     }
                 }
@@ -137,7 +170,7 @@ pub fn start(shared: Arc<Shared>, req: WatchRequest) -> mpsc::Receiver<Bytes> {
                         if ev.rv <= last_rv { continue; }
                         last_rv = ev.rv;
                         if matches(&req, &ev)
-                            && tx.send(line(ev.event.as_str(), render(&req, &ev.object))).await.is_err()
+                            && tx.send(line(ev.event.as_str(), render(&req, &ev.object, shared.clock.now()))).await.is_err()
                         {
                             return;
                         }

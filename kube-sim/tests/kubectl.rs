@@ -1,6 +1,6 @@
 //! Fidelity tests driving the real kubectl (v1.32) against kube-sim. Each test gets its own
-//! HOME (kubectl caches discovery there) and KUBECONFIG. `create -f` uses --validate=false:
-//! kube-sim does not serve OpenAPI yet.
+//! HOME (kubectl caches discovery there) and KUBECONFIG. kubectl runs with default validation
+//! (kube-sim serves OpenAPI and honours `fieldValidation`).
 use kube_sim::{start, SimConfig, SimHandle};
 use serde_json::Value;
 use std::process::Command;
@@ -101,7 +101,7 @@ async fn create_patch_delete_and_raw() {
     let manifest = k.dir.path().join("cm.yaml");
     std::fs::write(&manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: default\n  finalizers: [example.com/hold]\ndata:\n  a: \"1\"\n").unwrap();
     tokio::task::block_in_place(|| {
-        let out = k.ok(&["create", "--validate=false", "-f", manifest.to_str().unwrap()]);
+        let out = k.ok(&["create", "-f", manifest.to_str().unwrap()]);
         assert!(out.contains("configmap/demo created"), "{out}");
         k.ok(&[
             "patch",
@@ -183,5 +183,122 @@ async fn stuck_namespace_unsticks_after_finalizer_removal() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(gone, "aibrix-system disappears once its content is gone");
+    sim.shutdown().await;
+}
+
+/// Server-side printing: the real printers' columns, Terminating namespaces, HPAs, CRs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_tables() {
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    tokio::task::block_in_place(|| {
+        let out = k.ok(&["get", "ns"]);
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, ["NAME", "STATUS", "AGE"], "{out}");
+        let line = out.lines().find(|l| l.starts_with("aibrix-system ")).unwrap();
+        assert!(line.contains("Terminating"), "{out}");
+        let out = k.ok(&["get", "hpa", "-A"]);
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(
+            header,
+            [
+                "NAMESPACE",
+                "NAME",
+                "REFERENCE",
+                "TARGETS",
+                "MINPODS",
+                "MAXPODS",
+                "REPLICAS",
+                "AGE"
+            ],
+            "{out}"
+        );
+        assert!(out.contains("Deployment/llama-3-8b"), "{out}");
+        assert!(out.contains("cpu: <unknown>/50%"), "{out}");
+        let out = k.ok(&["get", "modeladapters", "-A"]);
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, ["NAMESPACE", "NAME", "AGE"], "{out}");
+        assert!(out.contains("qwen-code-lora"), "{out}");
+        let out = k.ok(&["get", "pods", "-n", "llm-serving"]);
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], "{out}");
+        let out = k.ok(&["get", "deploy", "-n", "llm-serving"]);
+        assert!(
+            out.starts_with("NAME")
+                && out
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .contains("READY   UP-TO-DATE   AVAILABLE   AGE")
+        );
+        let out = k.ok(&["get", "svc", "web", "-n", "default"]);
+        assert!(
+            out.lines().next().unwrap().split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+            "{out}"
+        );
+        let out = k.ok(&["get", "crd"]);
+        assert!(
+            out.starts_with("NAME") && out.lines().next().unwrap().ends_with("CREATED AT"),
+            "{out}"
+        );
+        let out = k.ok(&["get", "cm", "app-settings", "-n", "default"]);
+        assert_eq!(
+            out.lines().next().unwrap().split_whitespace().collect::<Vec<_>>(),
+            ["NAME", "DATA", "AGE"]
+        );
+    });
+    sim.shutdown().await;
+}
+
+/// Default (strict) validation: kubectl reads the OpenAPI documents, sees `fieldValidation`
+/// on the PATCH operations and lets the server validate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_and_apply_with_default_validation() {
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    let dir = k.dir.path().to_path_buf();
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good = write(
+        "good.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: nginx}]\n",
+    );
+    let bad = write(
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  foo: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: c, image: nginx}]\n",
+    );
+    let cr = write(
+        "cr.yaml",
+        "apiVersion: model.aibrix.ai/v1alpha1\nkind: ModelAdapter\nmetadata:\n  name: lora\n  namespace: default\nspec:\n  baseModel: llama\n",
+    );
+    tokio::task::block_in_place(|| {
+        let out = k.ok(&["create", "-f", &good]);
+        assert!(out.contains("deployment.apps/web created"), "{out}");
+        let d = k.json(&["get", "deploy", "web", "-n", "default", "-o", "json"]);
+        assert_eq!(d["spec"]["replicas"], 2);
+        let (ok, _, err) = k.run(&["create", "-f", &bad]);
+        assert!(!ok);
+        assert!(
+            err.contains("Error from server (BadRequest)")
+                && err.contains(r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: unknown field "spec.foo""#),
+            "{err}"
+        );
+        let (ok, _, err) = k.run(&["create", "-f", &bad, "--validate=warn"]);
+        assert!(ok, "{err}");
+        assert!(err.contains(r#"Warning: unknown field "spec.foo""#), "{err}");
+        let out = k.ok(&["apply", "-f", &cr]);
+        assert!(out.contains("modeladapter.model.aibrix.ai/lora created"), "{out}");
+        let obj = k.json(&["get", "modeladapter", "lora", "-n", "default", "-o", "json"]);
+        assert!(obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
+        std::fs::write(&cr, std::fs::read_to_string(&cr).unwrap().replace("llama", "mistral")).unwrap();
+        let out = k.ok(&["apply", "-f", &cr]);
+        assert!(out.contains("configured"), "{out}");
+        let obj = k.json(&["get", "modeladapter", "lora", "-n", "default", "-o", "json"]);
+        assert_eq!(obj["spec"]["baseModel"], "mistral");
+    });
     sim.shutdown().await;
 }
