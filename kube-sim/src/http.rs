@@ -6,6 +6,7 @@ use crate::openapi;
 use crate::ops::{self, DeleteOptions, Part};
 use crate::paging::{self, ContinueToken, INCONSISTENT_CONTINUE};
 use crate::patch::PatchType;
+use crate::protobuf;
 use crate::registry::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
@@ -289,6 +290,12 @@ fn verb_check(rt: &ResourceType, verb: &str, sub: Option<&str>) -> Result<(), Ap
 fn parse_body(ctx: &RequestCtx) -> Result<Value, ApiError> {
     if ctx.body.is_empty() {
         return Err(ApiError::bad_request("the body of the request was empty"));
+    }
+    if ctx.content_type.split(';').next().unwrap_or("").trim() == protobuf::MEDIA_TYPE {
+        return protobuf::decode(&ctx.body).map_err(|e| match e.status_code() {
+            415 => ApiError::new(415, "UnsupportedMediaType", e.to_string(), None),
+            _ => ApiError::bad_request(e.to_string()),
+        });
     }
     match serde_json::from_slice::<Value>(&ctx.body) {
         Ok(v) => Ok(v),

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod ops;
 pub mod paging;
 pub mod patch;
+pub mod protobuf;
 mod query;
 pub mod registry;
 mod scenario;

@@ -302,3 +302,93 @@ async fn create_and_apply_with_default_validation() {
     });
     sim.shutdown().await;
 }
+
+/// `sent` (what kubectl would send, from `--dry-run=client -o json`) is contained in `got`.
+fn assert_subset(sent: &Value, got: &Value, path: &str) {
+    match (sent, got) {
+        (Value::Object(s), Value::Object(g)) => {
+            for (k, v) in s {
+                // Server-owned: the creation time and the (reset) status.
+                if (path == ".metadata" && k == "creationTimestamp") || (path.is_empty() && k == "status") {
+                    continue;
+                }
+                let p = format!("{path}.{k}");
+                assert!(g.contains_key(k), "{p} missing in {got}");
+                assert_subset(v, &g[k], &p);
+            }
+        }
+        _ => assert_eq!(sent, got, "{path}"),
+    }
+}
+
+/// The typed `kubectl create` commands POST protobuf; kube-sim decodes them and the objects
+/// read back with exactly the fields kubectl sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_creates_send_protobuf() {
+    let sim = aibrix().await;
+    let k = Kubectl::new(&sim);
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["create", "namespace", "pb-ns"], &["namespace", "pb-ns"]),
+        (
+            &["create", "configmap", "pb-cm", "--from-literal=a=b", "-n", "default"],
+            &["configmap", "pb-cm", "-n", "default"],
+        ),
+        (
+            &[
+                "create",
+                "deployment",
+                "pb-d",
+                "--image=nginx",
+                "--replicas=0",
+                "-n",
+                "default",
+            ],
+            &["deployment", "pb-d", "-n", "default"],
+        ),
+        (
+            &[
+                "create",
+                "secret",
+                "generic",
+                "pb-s",
+                "--from-literal=a=b",
+                "-n",
+                "default",
+            ],
+            &["secret", "pb-s", "-n", "default"],
+        ),
+        (
+            &["create", "serviceaccount", "pb-sa", "-n", "default"],
+            &["serviceaccount", "pb-sa", "-n", "default"],
+        ),
+        (
+            &[
+                "create",
+                "service",
+                "clusterip",
+                "pb-svc",
+                "--tcp=80:8080",
+                "-n",
+                "default",
+            ],
+            &["service", "pb-svc", "-n", "default"],
+        ),
+    ];
+    tokio::task::block_in_place(|| {
+        for (create, get) in cases {
+            let mut dry: Vec<&str> = create.to_vec();
+            dry.extend(["--dry-run=client", "-o", "json"]);
+            let sent = k.json(&dry);
+            let out = k.ok(create);
+            assert!(out.contains("created"), "{out}");
+            let mut g: Vec<&str> = vec!["get"];
+            g.extend(get.iter());
+            g.extend(["-o", "json"]);
+            let got = k.json(&g);
+            assert_subset(&sent, &got, "");
+        }
+        let d = k.json(&["get", "deployment", "pb-d", "-n", "default", "-o", "json"]);
+        assert_eq!(d["spec"]["replicas"], 0, "a pointer field's zero survives");
+    });
+    sim.shutdown().await;
+}
