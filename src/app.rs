@@ -54,40 +54,34 @@ fn init_logging(audit: &AuditArgs) -> anyhow::Result<()> {
     crate::telemetry::init(audit.log_format, audit.log_level.as_deref()).map_err(anyhow::Error::msg)
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for SIGTERM and SIGINT from the moment it is called (not from the first poll), so a
+/// signal that arrives while connecting still ends the process cleanly.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
-/// Serves the endpoints and scans until a shutdown signal; the scan in flight is abandoned.
+/// Serves the endpoints and scans for ever.
 async fn serve_and_scan(
     auditor: Auditor,
-    listen: std::net::SocketAddr,
+    listener: tokio::net::TcpListener,
     interval: std::time::Duration,
     on_report: impl FnMut(&Report),
-) -> anyhow::Result<()> {
-    let listener = http::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on --listen {listen}"))?;
-    let local = listener.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %local, interval = %humantime::format_duration(interval), "serving /metrics, /findings, /healthz, /readyz");
+) {
     let endpoints = Endpoints {
         store: auditor.store.clone(),
         metrics: auditor.metrics.clone(),
@@ -95,26 +89,51 @@ async fn serve_and_scan(
     tokio::select! {
         () = http::serve(listener, endpoints) => {}
         () = auditor.run(interval, on_report) => {}
-        () = shutdown_signal() => tracing::info!("shutdown signal received; stopping"),
     }
-    Ok(())
+}
+
+/// Binds `--listen` and logs the address actually bound (useful with port 0).
+async fn bind(listen: std::net::SocketAddr, interval: std::time::Duration) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = http::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {listen}"))?;
+    let local = listener.local_addr().unwrap_or(listen);
+    tracing::info!(listen = %local, interval = %humantime::format_duration(interval), "serving /metrics, /findings, /healthz, /readyz");
+    Ok(listener)
+}
+
+/// Runs `work` until it finishes or a shutdown signal arrives (then exit 0, abandoning the work).
+async fn until_shutdown(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let shutdown = match shutdown_signal() {
+        Ok(s) => s,
+        Err(e) => return cannot_run(anyhow::Error::new(e).context("installing signal handlers")),
+    };
+    tokio::select! {
+        result = work => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => cannot_run(e),
+        },
+        () = shutdown => {
+            tracing::info!("shutdown signal received; stopping");
+            ExitCode::SUCCESS
+        }
+    }
 }
 
 pub async fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.audit) {
         return cannot_run(e);
     }
-    let result = async {
+    until_shutdown(async {
         let api = ClusterApi::connect(&args.cluster.connection(), args.audit.limits())
             .await
             .context("connecting to the cluster")?;
-        serve_and_scan(auditor(api, &args.audit)?, args.listen, args.interval, |_| {}).await
-    }
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => cannot_run(e),
-    }
+        let auditor = auditor(api, &args.audit)?;
+        let listener = bind(args.listen, args.interval).await?;
+        serve_and_scan(auditor, listener, args.interval, |_| {}).await;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn scan(args: ScanArgs) -> ExitCode {
@@ -127,6 +146,9 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
             .context("connecting to the cluster")?;
         let version = api.server_version().await.context("reaching the API server")?;
         tracing::debug!(%version, "connected");
+        api.check_list_access()
+            .await
+            .context("checking that our credentials may list (get/list/watch on */* is needed)")?;
         auditor(api, &args.audit)
     };
     let auditor = match setup.await {
@@ -135,6 +157,12 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
     };
     let report = auditor.scan_once().await;
     let all_failed = report.scanners.iter().all(|s| s.last_success.is_none());
+    let refused = report.scanners.iter().any(|s| {
+        matches!(
+            s.last_error_kind,
+            Some(crate::findings::ErrorKind::Config | crate::findings::ErrorKind::Auth)
+        )
+    });
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -142,8 +170,14 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
         },
         OutputFormat::Table => print!("{}", render::report_table(&report)),
     }
-    let code = if all_failed {
-        eprintln!("error: every scanner failed; see the scan issues above");
+    let code = if all_failed || refused {
+        for s in report.scanners.iter().filter(|s| s.last_error.is_some()) {
+            eprintln!(
+                "error: scanner {}: {}",
+                s.name,
+                s.last_error.as_deref().unwrap_or_default()
+            );
+        }
         exit::CANNOT_RUN
     } else if report.has_findings() {
         exit::FINDINGS
@@ -202,20 +236,24 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.audit) {
         return cannot_run(e);
     }
-    let result = async {
+    until_shutdown(async {
         let config = kube_sim::SimConfig { scenario: Some("aibrix".to_string()), ..kube_sim::SimConfig::default() };
         let sim = kube_sim::start(config).await.context("starting the simulated cluster")?;
         let path = demo_kubeconfig_path(&args)?;
         sim.write_kubeconfig(&path).with_context(|| format!("writing {}", path.display()))?;
+        let listener = bind(args.listen, args.interval).await?;
+        let local = listener.local_addr().unwrap_or(args.listen);
         println!("Simulated cluster (kube-sim, scenario `aibrix`) listening on {}", sim.url());
         println!("Use it with kubectl:\n  export KUBECONFIG={}", path.display());
         println!("  kubectl get ns                      # aibrix-system is Terminating");
         println!("  kubectl get hpa -n llm-serving      # two HPAs name their owner kind PodAutoScaler");
-        println!("Metrics: http://{}/metrics   Findings: http://{}/findings", args.listen, args.listen);
+        println!("Metrics: http://{local}/metrics   Findings: http://{local}/findings");
         println!("Fix the stuck namespace by removing only the dead finalizer:");
         println!("  kubectl patch modeladapter qwen-code-lora -n aibrix-system --type=json -p '[{{\"op\":\"test\",\"path\":\"/metadata/finalizers/0\",\"value\":\"adapter.model.aibrix.ai/finalizer\"}},{{\"op\":\"remove\",\"path\":\"/metadata/finalizers/0\"}}]'");
         println!("Fix the live HPA's owner kind:");
         println!("  kubectl patch hpa llama-3-8b-hpa -n llm-serving --type=json -p '[{{\"op\":\"test\",\"path\":\"/metadata/ownerReferences/0/kind\",\"value\":\"PodAutoScaler\"}},{{\"op\":\"replace\",\"path\":\"/metadata/ownerReferences/0/kind\",\"value\":\"PodAutoscaler\"}}]'");
+        println!("Delete the orphaned HPA the garbage collector cannot collect:");
+        println!("  kubectl delete hpa mistral-7b-hpa -n llm-serving");
         let api = ClusterApi::new(sim.client(), args.audit.limits());
         let mut shown: BTreeSet<String> = BTreeSet::new();
         let on_report = move |report: &Report| {
@@ -228,13 +266,8 @@ pub async fn demo(args: DemoArgs) -> ExitCode {
             }
             shown = now;
         };
-        let outcome = serve_and_scan(auditor(api, &args.audit)?, args.listen, args.interval, on_report).await;
-        sim.shutdown().await;
-        outcome
-    }
-    .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => cannot_run(e),
-    }
+        serve_and_scan(auditor(api, &args.audit)?, listener, args.interval, on_report).await;
+        Ok(())
+    })
+    .await
 }

@@ -84,8 +84,8 @@ fn positive(s: &str) -> Result<usize, String> {
 
 fn qps(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(q) if q > 0.0 && q.is_finite() => Ok(q),
-        Ok(_) => Err("must be a positive number".into()),
+        Ok(q) if (0.001..=1_000_000.0).contains(&q) => Ok(q),
+        Ok(_) => Err("must be between 0.001 and 1000000".into()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -190,7 +190,7 @@ pub struct DemoArgs {
     #[arg(long, env = "GARBAGE_AUDIT_INTERVAL", default_value = "5s", value_parser = duration)]
     pub interval: Duration,
     /// Where to write the simulated cluster's kubeconfig (default: a new file under the temp dir).
-    #[arg(long, env = "GARBAGE_AUDIT_DEMO_KUBECONFIG")]
+    #[arg(long, env = "GARBAGE_AUDIT_KUBECONFIG_OUT")]
     pub kubeconfig_out: Option<PathBuf>,
     #[command(flatten)]
     pub audit: AuditArgs,

@@ -125,18 +125,17 @@ impl<'a> Unmappable<'a> {
     }
 }
 
-/// Splits an apiVersion as the API machinery does: `v1` → core, `g/v` → group g, anything else is invalid.
+/// Splits an apiVersion as the API machinery's `ParseGroupVersion` does: no slash → core group;
+/// one slash → `group/version` (either side may be empty: `/v1` is core v1); more → invalid. An
+/// empty apiVersion (or a lone `/`) is reported as invalid too: it can never name an owner.
 pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> {
-    if api_version.is_empty() {
+    if api_version.is_empty() || api_version == "/" {
         return Err("apiVersion is empty".to_string());
     }
-    let parts: Vec<&str> = api_version.split('/').collect();
-    match parts.as_slice() {
-        [version] => Ok((String::new(), (*version).to_string())),
-        [group, version] if !group.is_empty() && !version.is_empty() => {
-            Ok(((*group).to_string(), (*version).to_string()))
-        }
-        _ => Err(format!("unexpected GroupVersion string: {api_version}")),
+    match api_version.split_once('/') {
+        None => Ok((String::new(), api_version.to_string())),
+        Some((group, version)) if !version.contains('/') => Ok((group.to_string(), version.to_string())),
+        Some(_) => Err(format!("unexpected GroupVersion string: {api_version}")),
     }
 }
 
@@ -262,6 +261,37 @@ impl DiscoverySnapshot {
             return Mapping::Unmappable(Unmappable::KindCaseMismatch { actual: r });
         }
         Mapping::Unmappable(Unmappable::KindNotFound)
+    }
+
+    /// Maps a group and kind at any served version, preferred first: what the HPA controller does
+    /// with a scale target (it ignores the version in `scaleTargetRef.apiVersion`).
+    pub fn resolve_group_kind(&self, group: &str, kind: &str) -> Option<&ResourceType> {
+        let info = self.groups.get(group)?;
+        info.versions
+            .iter()
+            .filter_map(|v| self.resources.get(&join_api_version(group, v)))
+            .flatten()
+            .find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind)
+    }
+
+    /// True when no served version of `group` has a kind spelled like `kind` in any case, so no
+    /// object of that kind can exist. False when the group's discovery failed (we cannot know).
+    pub fn kind_absent_everywhere(&self, group: &str, kind: &str) -> bool {
+        if self
+            .failures
+            .iter()
+            .any(|f| f.group_version == group || f.group_version.starts_with(&format!("{group}/")))
+        {
+            return false;
+        }
+        let Some(info) = self.groups.get(group) else {
+            return self.group_list_complete;
+        };
+        info.versions
+            .iter()
+            .filter_map(|v| self.resources.get(&join_api_version(group, v)))
+            .flatten()
+            .all(|r| !r.kind.eq_ignore_ascii_case(kind))
     }
 
     /// The one preferred resource type serving exactly this kind, if exactly one group does.
@@ -408,7 +438,9 @@ pub(crate) mod tests {
         check("extensions/v1beta1", "Deployment", "GroupNotServed apps/v1");
         check("a/b/c", "Pod", "InvalidApiVersion");
         check("", "Pod", "InvalidApiVersion");
-        check("/v1", "Pod", "InvalidApiVersion");
+        check("/", "Pod", "InvalidApiVersion");
+        check("/v1", "Pod", "resolved pods");
+        check("apps/", "Deployment", "VersionNotServed v1 Deployment");
         check("v1", "Pod", "resolved pods");
         check("v1", "pod", "resolved pods");
         check("apps/v1", "replicaSet", "KindCaseMismatch ReplicaSet");

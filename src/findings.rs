@@ -66,7 +66,7 @@ impl OwnerProblemReason {
 }
 
 /// Where in the dependent the faulty reference sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ReferenceField {
     /// `metadata.ownerReferences[index]`.
@@ -225,6 +225,8 @@ pub struct TerminatingNamespace {
     pub reasons: Vec<StuckReason>,
     /// `spec.finalizers` of the namespace itself.
     pub spec_finalizers: Vec<String>,
+    /// `metadata.finalizers` of the namespace itself (these hold it after the controller is done).
+    pub metadata_finalizers: Vec<String>,
     /// The namespace controller's conditions as read (all of them, `False` included).
     pub conditions: Vec<NamespaceCondition>,
     /// What is really left in the namespace, grouped by (resource, finalizer).
@@ -266,6 +268,20 @@ pub struct ScannerFindings {
     pub stuck_objects: Vec<StuckObject>,
     /// Partial-data notes: resources that could not be listed, malformed objects, …
     pub issues: Vec<String>,
+    /// `resource.group` names whose objects could not be listed in this scan: findings about
+    /// them are carried over from the previous scan (and marked stale) instead of disappearing.
+    pub failed_resources: Vec<String>,
+}
+
+/// Why a scan failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorKind {
+    /// The configuration names something the cluster does not have (e.g. an unknown `--owner-resources` entry).
+    Config,
+    /// The API server refused our credentials (401) or permissions (403).
+    Auth,
+    /// The cluster could not be read (connection, timeouts, server errors, implausible discovery).
+    Cluster,
 }
 
 /// The state of one scanner as published.
@@ -280,6 +296,8 @@ pub struct ScannerStatus {
     /// True when the last successful scan saw only part of the cluster.
     pub incomplete: bool,
     pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<ErrorKind>,
 }
 
 /// The whole published report: the `/findings` and `scan -o json` document.

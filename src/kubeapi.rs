@@ -2,7 +2,7 @@
 //! discovery, and paged (metadata-only where bodies are not needed) lists, all behind a
 //! client-side concurrency limit and request pacing. Read-only: nothing here writes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,6 +197,17 @@ impl ClusterApi {
         Ok(info.git_version)
     }
 
+    /// Checks that our credentials may list namespaces (one item, metadata only): a quick way to
+    /// tell "not allowed" apart from "nothing found" before a one-shot scan.
+    pub async fn check_list_access(&self) -> Result<(), ApiError> {
+        let what = "listing /api/v1/namespaces".to_string();
+        let req = Request::new("/api/v1/namespaces")
+            .list_metadata(&ListParams::default().limit(1))
+            .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
+        let _: serde_json::Value = self.call(what, self.client.request(req)).await?;
+        Ok(())
+    }
+
     /// Discovers every group/version one by one, so that one failing group (typically an
     /// unavailable aggregated APIService) is recorded instead of failing the whole discovery.
     pub async fn discover(&self) -> DiscoverySnapshot {
@@ -269,6 +280,30 @@ impl ClusterApi {
         self.list_paged(rt, namespace, false).await
     }
 
+    /// Reads one object's metadata; `None` when it does not exist.
+    pub async fn get_metadata(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ObjectMeta>, ApiError> {
+        let ns = (!namespace.is_empty()).then_some(namespace);
+        let path = collection_path(rt, ns);
+        let what = format!("getting {path}/{name}");
+        let req = Request::new(&path)
+            .get_metadata(name, &kube::api::GetParams::default())
+            .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
+        let got: Result<serde_json::Value, _> = self.call(what.clone(), self.client.request(req)).await;
+        match got {
+            Ok(value) => Ok(Some(parse_listed(value).map_err(ApiError::Config)?.metadata)),
+            Err(ApiError::Request {
+                source: kube::Error::Api(s),
+                ..
+            }) if s.code == 404 => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Lists several resource types (cluster-wide, or in one namespace) with bounded concurrency.
     pub async fn list_many(
         &self,
@@ -301,12 +336,17 @@ impl ClusterApi {
         let path = collection_path(rt, namespace);
         let what = format!("listing {path}");
         let mut attempt = 0;
+        let mut unpaged = false;
         'restart: loop {
             attempt += 1;
             let mut out = ListResult::default();
             let mut token: Option<String> = None;
             loop {
-                let mut lp = ListParams::default().limit(self.limits.page_size);
+                let mut lp = if unpaged {
+                    ListParams::default()
+                } else {
+                    ListParams::default().limit(self.limits.page_size)
+                };
                 if let Some(t) = &token {
                     lp = lp.continue_token(t);
                 }
@@ -324,14 +364,16 @@ impl ClusterApi {
                         source: kube::Error::Api(s),
                         ..
                     }) if s.code == 410 && token.is_some() => {
-                        // The continue token expired (the list changed too much): start over, as client-go's pager does.
+                        // The continue token expired (the list changed too much between pages). Like
+                        // client-go's pager, fall back to one unpaged list, which always completes.
                         if attempt >= ATTEMPTS {
                             return Err(ApiError::ListExpired {
                                 what,
                                 attempts: attempt,
                             });
                         }
-                        tracing::debug!(%path, "continue token expired, restarting list");
+                        tracing::debug!(%path, "continue token expired; listing again without paging");
+                        unpaged = true;
                         continue 'restart;
                     }
                     other => other?,
@@ -391,13 +433,6 @@ fn resource_type(group: &str, version: &str, r: &APIResource) -> Option<Resource
         namespaced: r.namespaced,
         verbs: r.verbs.clone(),
     })
-}
-
-/// Reads a kubeconfig path from the environment the way kubectl does (first entry of `KUBECONFIG`).
-pub fn kubeconfig_from_env() -> Option<PathBuf> {
-    std::env::var_os("KUBECONFIG")
-        .and_then(|v| std::env::split_paths(&v).next())
-        .filter(|p| !Path::new(p).as_os_str().is_empty())
 }
 
 #[cfg(test)]

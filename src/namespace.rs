@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Namespace;
+use serde_json::Value;
 
 use crate::findings::{Blocker, ConditionItem, NamespaceCondition, RemainingObject, StuckReason, TerminatingNamespace};
 
@@ -15,10 +15,72 @@ pub const CONTENT_DELETION_FAILURE: &str = "NamespaceDeletionContentFailure";
 pub const CONTENT_REMAINING: &str = "NamespaceContentRemaining";
 pub const FINALIZERS_REMAINING: &str = "NamespaceFinalizersRemaining";
 
+/// What the auditor reads of a Namespace object, parsed leniently: a malformed condition or
+/// field is kept as far as it can be read, never a reason to drop the namespace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NamespaceView {
+    pub name: String,
+    pub uid: String,
+    pub resource_version: String,
+    /// `spec.finalizers` (normally `["kubernetes"]`, removed by the namespace controller).
+    pub spec_finalizers: Vec<String>,
+    /// `metadata.finalizers`: anything here holds the namespace after the controller is done.
+    pub metadata_finalizers: Vec<String>,
+    pub conditions: Vec<NamespaceCondition>,
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+fn text(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+impl NamespaceView {
+    /// Reads a Namespace object as served (JSON).
+    pub fn from_json(body: &Value) -> Self {
+        let meta = body.get("metadata").cloned().unwrap_or(Value::Null);
+        let conditions = body
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let message = text(c, "message");
+                NamespaceCondition {
+                    type_: text(c, "type"),
+                    status: text(c, "status"),
+                    reason: text(c, "reason"),
+                    parsed: parse_condition_items(&message),
+                    message,
+                }
+            })
+            .collect();
+        Self {
+            name: text(&meta, "name"),
+            uid: text(&meta, "uid"),
+            resource_version: text(&meta, "resourceVersion"),
+            spec_finalizers: strings(body.pointer("/spec/finalizers")),
+            metadata_finalizers: strings(meta.get("finalizers")),
+            conditions,
+        }
+    }
+}
+
 /// Everything known about one Terminating namespace.
 #[derive(Debug, Clone)]
 pub struct NamespaceFacts<'a> {
-    pub namespace: &'a Namespace,
+    pub namespace: &'a NamespaceView,
     pub deletion_timestamp: Timestamp,
     /// Objects still present (empty when the namespace is not stuck and so was not listed).
     pub remaining: Vec<RemainingObject>,
@@ -81,25 +143,6 @@ pub fn parse_failing_group_versions(message: &str) -> Vec<String> {
     out
 }
 
-/// The namespace's conditions as read, with parsed items where the message could be parsed.
-pub fn read_conditions(namespace: &Namespace) -> Vec<NamespaceCondition> {
-    let conditions = namespace.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let message = c.message.clone().unwrap_or_default();
-            NamespaceCondition {
-                type_: c.type_.clone(),
-                status: c.status.clone(),
-                reason: c.reason.clone().unwrap_or_default(),
-                parsed: parse_condition_items(&message),
-                message,
-            }
-        })
-        .collect()
-}
-
 /// Groups remaining objects into blockers by (group, resource, finalizer). An object with two
 /// finalizers appears under each; one with none under the empty finalizer.
 pub fn group_blockers(remaining: &[RemainingObject]) -> Vec<Blocker> {
@@ -132,14 +175,24 @@ fn condition_true(conditions: &[NamespaceCondition], type_: &str) -> bool {
 }
 
 /// Every cause that applies, most fundamental first; the first is the primary reason.
+///
+/// Discovery: the namespace controller's own `NamespaceDeletionDiscoveryFailure` condition is the
+/// authority when present; only when the controller has not written it (yet) does a failure in
+/// the auditor's own discovery count. `unlisted` names content types that could not be listed: with
+/// any, "nothing left" cannot be claimed.
 pub fn classify_causes(
     conditions: &[NamespaceCondition],
     remaining: &[RemainingObject],
     failing_group_versions: &[String],
     spec_finalizers: &[String],
+    unlisted: &[String],
 ) -> Vec<StuckReason> {
     let mut reasons = Vec::new();
-    if !failing_group_versions.is_empty() || condition_true(conditions, DISCOVERY_FAILURE) {
+    let controller_says = conditions
+        .iter()
+        .find(|c| c.type_ == DISCOVERY_FAILURE)
+        .map(|c| c.status == "True");
+    if controller_says.unwrap_or(!failing_group_versions.is_empty()) {
         reasons.push(StuckReason::DiscoveryFailure);
     }
     if condition_true(conditions, GROUP_VERSION_PARSING_FAILURE) {
@@ -164,7 +217,7 @@ pub fn classify_causes(
     if plain_content || (remaining.is_empty() && condition_true(conditions, CONTENT_REMAINING)) {
         reasons.push(StuckReason::ContentRemaining);
     }
-    if reasons.is_empty() && remaining.is_empty() && !spec_finalizers.is_empty() {
+    if reasons.is_empty() && remaining.is_empty() && unlisted.is_empty() && !spec_finalizers.is_empty() {
         reasons.push(StuckReason::NamespaceFinalizerOnly);
     }
     if reasons.is_empty() {
@@ -173,14 +226,31 @@ pub fn classify_causes(
     reasons
 }
 
+/// The namespace itself as a remaining object, when `metadata.finalizers` hold it.
+fn namespace_as_remaining(ns: &NamespaceView, deleted: Timestamp) -> Option<RemainingObject> {
+    (!ns.metadata_finalizers.is_empty()).then(|| RemainingObject {
+        object: crate::findings::ObjectId {
+            group: String::new(),
+            version: "v1".into(),
+            resource: "namespaces".into(),
+            kind: "Namespace".into(),
+            namespace: String::new(),
+            name: ns.name.clone(),
+            uid: ns.uid.clone(),
+            resource_version: ns.resource_version.clone(),
+        },
+        finalizers: ns.metadata_finalizers.clone(),
+        deletion_timestamp: Some(deleted.to_string()),
+    })
+}
+
 /// Judges one Terminating namespace.
 pub fn assess(facts: NamespaceFacts<'_>, now: Timestamp, stuck_after: Duration) -> TerminatingNamespace {
     let ns = facts.namespace;
-    let conditions = read_conditions(ns);
-    let spec_finalizers = ns.spec.as_ref().and_then(|s| s.finalizers.clone()).unwrap_or_default();
     let stuck = is_stuck(facts.deletion_timestamp, now, stuck_after);
     let mut failing = facts.failing_group_versions.clone();
-    for c in conditions
+    for c in ns
+        .conditions
         .iter()
         .filter(|c| c.type_ == DISCOVERY_FAILURE && c.status == "True")
     {
@@ -190,23 +260,34 @@ pub fn assess(facts: NamespaceFacts<'_>, now: Timestamp, stuck_after: Duration) 
             }
         }
     }
+    let mut remaining = facts.remaining;
+    if stuck {
+        remaining.extend(namespace_as_remaining(ns, facts.deletion_timestamp));
+    }
     let reasons = if stuck {
-        classify_causes(&conditions, &facts.remaining, &failing, &spec_finalizers)
+        classify_causes(
+            &ns.conditions,
+            &remaining,
+            &failing,
+            &ns.spec_finalizers,
+            &facts.unlisted_resources,
+        )
     } else {
         Vec::new()
     };
     TerminatingNamespace {
-        namespace: ns.metadata.name.clone().unwrap_or_default(),
-        uid: ns.metadata.uid.clone().unwrap_or_default(),
-        resource_version: ns.metadata.resource_version.clone().unwrap_or_default(),
+        namespace: ns.name.clone(),
+        uid: ns.uid.clone(),
+        resource_version: ns.resource_version.clone(),
         deletion_timestamp: facts.deletion_timestamp.to_string(),
         terminating_seconds: terminating_seconds(facts.deletion_timestamp, now),
         stuck,
         reason: reasons.first().copied(),
         reasons,
-        spec_finalizers,
-        conditions,
-        blockers: group_blockers(&facts.remaining),
+        spec_finalizers: ns.spec_finalizers.clone(),
+        metadata_finalizers: ns.metadata_finalizers.clone(),
+        conditions: ns.conditions.clone(),
+        blockers: group_blockers(&remaining),
         failing_group_versions: failing,
         unavailable_api_services: facts.unavailable_api_services,
         unlisted_resources: facts.unlisted_resources,
@@ -289,7 +370,7 @@ mod tests {
     ) {
         let failing: Vec<String> = failing.iter().map(|s| s.to_string()).collect();
         assert_eq!(
-            classify_causes(conditions, remaining, &failing, &["kubernetes".into()]),
+            classify_causes(conditions, remaining, &failing, &["kubernetes".into()], &[]),
             expect
         );
     }
@@ -349,7 +430,19 @@ mod tests {
             &[],
             &[NamespaceFinalizerOnly],
         );
-        assert_eq!(classify_causes(&[], &[], &[], &[]), [Unknown]);
+        assert_eq!(classify_causes(&[], &[], &[], &[], &[]), [Unknown]);
+        // Content that could not be listed: "only the namespace finalizer is left" cannot be claimed.
+        assert_eq!(
+            classify_causes(&[], &[], &[], &["kubernetes".into()], &["widgets.example.com".into()]),
+            [Unknown]
+        );
+        // The controller's own condition outranks the auditor's discovery: False means its discovery works.
+        check(
+            &[cond(DISCOVERY_FAILURE, "False")],
+            std::slice::from_ref(&adapter),
+            &["metrics.k8s.io/v1beta1"],
+            &[FinalizersRemaining],
+        );
         // Conditions alone, when the content could not be listed.
         check(&[cond(FINALIZERS_REMAINING, "True")], &[], &[], &[FinalizersRemaining]);
     }
@@ -389,6 +482,60 @@ mod tests {
                 "1 × persistentvolumeclaims waiting on x.io/y",
                 "2 × modeladapters.model.aibrix.ai waiting on adapter.model.aibrix.ai/finalizer",
             ]
+        );
+    }
+
+    #[test]
+    fn lenient_view_keeps_what_it_can_read() {
+        let body = serde_json::json!({
+            "metadata": {"name": "a", "uid": "u", "resourceVersion": "9", "finalizers": ["example.com/keep"]},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating", "conditions": [
+                {"type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
+                 "message": "Some content in the namespace has finalizers remaining: x.io/y in 3 resource instances"},
+                {"type": "NamespaceContentRemaining", "message": "an unparseable message, kept verbatim", "lastTransitionTime": 17},
+                {"status": "True"}
+            ]}
+        });
+        let ns = NamespaceView::from_json(&body);
+        assert_eq!(ns.name, "a");
+        assert_eq!(ns.spec_finalizers, ["kubernetes"]);
+        assert_eq!(ns.metadata_finalizers, ["example.com/keep"]);
+        assert_eq!(ns.conditions.len(), 3);
+        assert_eq!(
+            ns.conditions[0].parsed,
+            [ConditionItem {
+                subject: "x.io/y".into(),
+                count: 3
+            }]
+        );
+        assert_eq!(ns.conditions[1].message, "an unparseable message, kept verbatim");
+        assert!(ns.conditions[1].parsed.is_empty());
+        assert_eq!(ns.conditions[1].status, "");
+    }
+
+    #[test]
+    fn a_namespace_held_by_its_own_metadata_finalizer_names_it() {
+        let ns = NamespaceView {
+            name: "a".into(),
+            metadata_finalizers: vec!["example.com/keep".into()],
+            ..NamespaceView::default()
+        };
+        let deleted: Timestamp = "2026-11-21T10:00:00Z".parse().unwrap();
+        let now: Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+        let facts = NamespaceFacts {
+            namespace: &ns,
+            deletion_timestamp: deleted,
+            remaining: vec![],
+            failing_group_versions: vec![],
+            unavailable_api_services: vec![],
+            unlisted_resources: vec![],
+        };
+        let verdict = assess(facts, now, Duration::from_secs(900));
+        assert_eq!(verdict.reason, Some(StuckReason::FinalizersRemaining));
+        assert_eq!(
+            verdict.blockers[0].summary(),
+            "1 × namespaces waiting on example.com/keep"
         );
     }
 

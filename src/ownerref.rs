@@ -106,6 +106,42 @@ pub fn resources_to_index(dependents: &[Dependent], discovery: &DiscoverySnapsho
     out
 }
 
+/// Owners the index says are missing (or carry another uid) where the garbage collector would look:
+/// `(resource, namespace, name)`. Lists are not a consistent snapshot, so before calling an owner
+/// absent the scanner confirms each with a live read, as the garbage collector does.
+pub fn owners_to_confirm(
+    dep: &Dependent,
+    discovery: &DiscoverySnapshot,
+    owners: &OwnerIndex,
+) -> Vec<(ResourceType, String, String)> {
+    let mut out = Vec::new();
+    for r in &dep.owner_references {
+        let Some(owner) = target_resource(&discovery.resolve(&r.api_version, &r.kind)) else {
+            continue;
+        };
+        if dep.id.namespace.is_empty() && owner.namespaced {
+            continue;
+        }
+        let Some(index) = owners.get(owner) else { continue };
+        let namespace = owner_namespace(dep, owner);
+        if index.uid_of(namespace, &r.name) != Some(r.uid.as_str()) {
+            out.push((owner.clone(), namespace.to_string(), r.name.clone()));
+        }
+    }
+    out
+}
+
+impl OwnerIndex {
+    /// Records what a live read found (replacing what the list said about that name).
+    pub fn confirm(&mut self, resource: &ResourceType, namespace: &str, name: &str, uid: Option<&str>) {
+        let index = self.resources.entry(resource.qualified_name()).or_default();
+        index.by_name.remove(&(namespace.to_string(), name.to_string()));
+        if let Some(uid) = uid {
+            index.insert(namespace, name, uid);
+        }
+    }
+}
+
 /// The resource a mapping points at, after correction where a correction is known.
 fn target_resource<'a>(mapping: &Mapping<'a>) -> Option<&'a ResourceType> {
     match mapping {
@@ -262,15 +298,21 @@ fn classify_owner_reference(
     let written = format!("{}/{}", reference.api_version, reference.kind);
     match discovery.resolve(&reference.api_version, &reference.kind) {
         Mapping::Unknown { group_version } => RefOutcome::Unknown(group_version),
-        Mapping::Unmappable(unmappable) => {
-            RefOutcome::Problem(judge_unmappable(dep, reference, &written, &unmappable, owners))
-        }
+        Mapping::Unmappable(unmappable) => RefOutcome::Problem(judge_unmappable(
+            dep,
+            discovery,
+            reference,
+            &written,
+            &unmappable,
+            owners,
+        )),
         Mapping::Resolved(owner) => judge_resolved_owner(dep, reference, owner, owners),
     }
 }
 
 fn judge_unmappable(
     dep: &Dependent,
+    discovery: &DiscoverySnapshot,
     reference: &OwnerReference,
     written: &str,
     unmappable: &Unmappable<'_>,
@@ -278,7 +320,14 @@ fn judge_unmappable(
 ) -> Judgement {
     let mapping_error = format!("unable to get REST mapping for {written}");
     let suggestion = unmappable.suggestion();
-    let owner_exists = suggestion.and_then(|owner| owner_exists_by_uid(dep, owner, &reference.uid, owners));
+    let owner_exists = match suggestion {
+        Some(owner) => owner_exists_by_uid(dep, owner, &reference.uid, owners),
+        // No served version of the group has such a kind (e.g. its CRD was deleted): the owner cannot exist.
+        None => crate::discovery::parse_api_version(&reference.api_version)
+            .ok()
+            .filter(|(group, _)| discovery.kind_absent_everywhere(group, &reference.kind))
+            .map(|_| false),
+    };
     let mut j = match unmappable {
         Unmappable::InvalidApiVersion { error } => Judgement::new(
             OwnerProblemReason::InvalidApiVersion,
@@ -385,6 +434,8 @@ fn judge_resolved_owner(
     RefOutcome::Problem(j)
 }
 
+/// Scale targets are mapped the way the HPA controller maps them: by group and kind, at any served
+/// version (`RESTMappings(GroupKind)`), so an old version in `apiVersion` is not a problem.
 fn classify_scale_target(
     dep: &Dependent,
     target: &ScaleTarget,
@@ -392,7 +443,14 @@ fn classify_scale_target(
     owners: &OwnerIndex,
 ) -> RefOutcome {
     let written = format!("{}/{}", target.api_version, target.kind);
-    match discovery.resolve(&target.api_version, &target.kind) {
+    let resolved = crate::discovery::parse_api_version(&target.api_version)
+        .ok()
+        .and_then(|(group, _)| discovery.resolve_group_kind(&group, &target.kind));
+    let mapping = match resolved {
+        Some(resource) => Mapping::Resolved(resource),
+        None => discovery.resolve(&target.api_version, &target.kind),
+    };
+    match mapping {
         Mapping::Unknown { group_version } => RefOutcome::Unknown(group_version),
         Mapping::Unmappable(u) => {
             let suggestion = u.suggestion();
@@ -579,7 +637,7 @@ mod tests {
                 vec![oref("model.aibrix.ai/v1alpha1", "ModelAdapter", "x", "u")],
                 None,
             ),
-            &["GroupNotServed - ? blocked"],
+            &["GroupNotServed - false blocked orphan"],
         );
         check(
             hpa(
@@ -599,7 +657,7 @@ mod tests {
         );
         check(
             hpa("llm", vec![oref(PA, "Autoscaler", "live", "pa-1")], None),
-            &["KindNotFound - ? blocked"],
+            &["KindNotFound - false blocked orphan"],
         );
     }
 
@@ -691,6 +749,12 @@ mod tests {
         check(
             hpa("llm", vec![], Some(("apps/v1", "Widget", "web"))),
             &["ScaleTargetUnresolvable - ? collectable"],
+        );
+        // The HPA controller maps scale targets by group and kind: an old version still works.
+        check(hpa("llm", vec![], Some(("apps/v1beta2", "Deployment", "web"))), &[]);
+        check(
+            hpa("llm", vec![], Some(("apps/v1beta2", "Deployment", "nope"))),
+            &["ScaleTargetNotFound - false collectable"],
         );
     }
 

@@ -2,7 +2,7 @@
 //! scan metrics and publishing findings to the store and the finding metrics.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tracing::Instrument;
@@ -11,7 +11,7 @@ use crate::findings::Report;
 use crate::kubeapi::ClusterApi;
 use crate::metrics::Metrics;
 use crate::scanners::{ScanContext, Scanner};
-use crate::store::FindingsStore;
+use crate::store::{FindingsStore, ScanOutcome};
 
 /// Everything a round of scans needs.
 #[derive(Clone)]
@@ -39,7 +39,7 @@ impl Auditor {
         for f in discovery.failures() {
             tracing::warn!(group_version = %f.group_version, error = %f.error, "API discovery failed");
         }
-        self.store.set_discovery_failures(discovery.failures().to_vec());
+        let discovery_failures = discovery.failures().to_vec();
         let ctx = ScanContext {
             api: self.api.clone(),
             discovery,
@@ -65,17 +65,24 @@ impl Auditor {
                         for issue in &findings.issues {
                             tracing::warn!(%issue, "partial data");
                         }
-                        self.store.record_success(scanner.name(), findings, Timestamp::now());
+                        (scanner.name().to_string(), ScanOutcome::Success(findings))
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "scan failed; keeping previous findings as stale");
-                        self.store.record_failure(scanner.name(), e.to_string());
+                        (
+                            scanner.name().to_string(),
+                            ScanOutcome::Failure {
+                                error: e.to_string(),
+                                kind: e.kind(),
+                            },
+                        )
                     }
                 }
             }
             .instrument(span)
         });
-        futures::future::join_all(runs).await;
+        let outcomes = futures::future::join_all(runs).await;
+        self.store.commit_round(discovery_failures, outcomes, Timestamp::now());
         let report = self.store.report(Timestamp::now());
         self.metrics.publish(&self.store, &report);
         report
@@ -93,22 +100,8 @@ impl Auditor {
 
 /// `interval` plus 0–10 %, so that many replicas do not hit the API server in lockstep.
 fn with_jitter(interval: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    interval + interval.mul_f64(f64::from(nanos % 1000) / 10_000.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        let base = Duration::from_secs(60);
-        for _ in 0..100 {
-            let j = with_jitter(base);
-            assert!(j >= base && j <= base + Duration::from_secs(6), "{j:?}");
-        }
-    }
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per instance: enough randomness for jitter, no extra crate.
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    interval + interval.mul_f64((random % 1000) as f64 / 10_000.0)
 }

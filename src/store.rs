@@ -14,8 +14,127 @@ struct ScannerState {
     findings: Option<ScannerFindings>,
     last_success: Option<Timestamp>,
     last_error: Option<String>,
+    last_error_kind: Option<crate::findings::ErrorKind>,
     /// The latest scan failed; `findings` are from an earlier one.
     stale: bool,
+}
+
+impl ScannerState {
+    /// A successful scan replaces the findings, except where it could not look: those parts are
+    /// carried over from the previous scan and the whole is marked stale.
+    fn record_success(&mut self, mut findings: ScannerFindings, at: Timestamp) {
+        let carried = self
+            .findings
+            .as_ref()
+            .is_some_and(|previous| carry_over(previous, &mut findings));
+        *self = ScannerState {
+            findings: Some(findings),
+            last_success: Some(at),
+            last_error: None,
+            last_error_kind: None,
+            stale: carried,
+        };
+    }
+
+    /// Keeps the previous findings and marks them stale: a failed scan never reads as "all clear".
+    fn record_failure(&mut self, error: String, kind: crate::findings::ErrorKind) {
+        self.last_error = Some(error);
+        self.last_error_kind = Some(kind);
+        self.stale = true;
+    }
+
+    fn incomplete(&self, discovery_failed: bool) -> bool {
+        discovery_failed
+            || self
+                .findings
+                .as_ref()
+                .is_some_and(|f| !f.issues.is_empty() || !f.unresolved_references.is_empty())
+    }
+}
+
+/// What one scanner's scan produced.
+#[derive(Debug)]
+pub enum ScanOutcome {
+    Success(ScannerFindings),
+    Failure {
+        error: String,
+        kind: crate::findings::ErrorKind,
+    },
+}
+
+/// Carries findings the current scan could not re-check (their resource could not be listed, or
+/// their reference could not be judged) over from the previous scan. Returns whether anything was
+/// carried. Pure.
+pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> bool {
+    let mut carried = false;
+    let failed = |resource: &str| current.failed_resources.iter().any(|f| f == resource);
+    let reference_key = |uid: &str, r: &crate::findings::ReferenceAsWritten| (uid.to_string(), r.field, r.index);
+    let unjudged: std::collections::HashSet<_> = current
+        .unresolved_references
+        .iter()
+        .map(|u| reference_key(&u.dependent.uid, &u.reference))
+        .collect();
+    let present: std::collections::HashSet<_> = current
+        .owner_reference_problems
+        .iter()
+        .map(|p| reference_key(&p.dependent.uid, &p.reference))
+        .collect();
+    let old_problems: Vec<_> = previous
+        .owner_reference_problems
+        .iter()
+        .filter(|p| {
+            let key = reference_key(&p.dependent.uid, &p.reference);
+            (failed(&p.dependent.qualified_resource()) || unjudged.contains(&key)) && !present.contains(&key)
+        })
+        .cloned()
+        .collect();
+    carried |= !old_problems.is_empty();
+    current.owner_reference_problems.extend(old_problems);
+
+    for ns in current
+        .terminating_namespaces
+        .iter_mut()
+        .filter(|n| n.stuck && !n.unlisted_resources.is_empty())
+    {
+        let Some(old) = previous
+            .terminating_namespaces
+            .iter()
+            .find(|o| o.uid == ns.uid && o.stuck)
+        else {
+            continue;
+        };
+        for b in &old.blockers {
+            let resource = crate::discovery::qualified_resource(&b.resource, &b.group);
+            let already = ns
+                .blockers
+                .iter()
+                .any(|n| n.group == b.group && n.resource == b.resource && n.finalizer == b.finalizer);
+            if ns.unlisted_resources.contains(&resource) && !already {
+                ns.blockers.push(b.clone());
+                carried = true;
+            }
+        }
+        if ns.reason == Some(crate::findings::StuckReason::Unknown) && old.reason.is_some() {
+            ns.reason = old.reason;
+            ns.reasons = old.reasons.clone();
+            carried = true;
+        }
+    }
+
+    let seen: std::collections::HashSet<String> = current
+        .stuck_objects
+        .iter()
+        .map(|o| o.object.object.uid.clone())
+        .collect();
+    let old_objects: Vec<_> = previous
+        .stuck_objects
+        .iter()
+        .filter(|o| failed(&o.object.object.qualified_resource()) && !seen.contains(&o.object.object.uid))
+        .cloned()
+        .collect();
+    carried |= !old_objects.is_empty();
+    current.stuck_objects.extend(old_objects);
+    carried
 }
 
 #[derive(Debug, Default)]
@@ -53,27 +172,39 @@ impl FindingsStore {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn set_discovery_failures(&self, failures: Vec<DiscoveryFailure>) {
-        self.write().discovery_failures = failures;
+    /// Publishes one round at once: its discovery failures and every scanner's outcome, so that
+    /// readers never see two rounds mixed.
+    pub fn commit_round(
+        &self,
+        discovery_failures: Vec<DiscoveryFailure>,
+        outcomes: Vec<(String, ScanOutcome)>,
+        at: Timestamp,
+    ) {
+        let mut inner = self.write();
+        inner.discovery_failures = discovery_failures;
+        for (scanner, outcome) in outcomes {
+            let state = inner.scanners.entry(scanner).or_default();
+            match outcome {
+                ScanOutcome::Success(findings) => state.record_success(findings, at),
+                ScanOutcome::Failure { error, kind } => state.record_failure(error, kind),
+            }
+        }
     }
 
     pub fn record_success(&self, scanner: &str, findings: ScannerFindings, at: Timestamp) {
-        let mut inner = self.write();
-        let state = inner.scanners.entry(scanner.to_string()).or_default();
-        *state = ScannerState {
-            findings: Some(findings),
-            last_success: Some(at),
-            last_error: None,
-            stale: false,
-        };
+        self.write()
+            .scanners
+            .entry(scanner.to_string())
+            .or_default()
+            .record_success(findings, at);
     }
 
-    /// Keeps the previous findings and marks them stale: a failed scan never reads as "all clear".
-    pub fn record_failure(&self, scanner: &str, error: String) {
-        let mut inner = self.write();
-        let state = inner.scanners.entry(scanner.to_string()).or_default();
-        state.last_error = Some(error);
-        state.stale = true;
+    pub fn record_failure(&self, scanner: &str, error: String, kind: crate::findings::ErrorKind) {
+        self.write()
+            .scanners
+            .entry(scanner.to_string())
+            .or_default()
+            .record_failure(error, kind);
     }
 
     /// True once every scanner has completed at least one scan.
@@ -97,10 +228,7 @@ impl FindingsStore {
             scan_issues: Vec::new(),
         };
         for (name, state) in &inner.scanners {
-            let incomplete = state
-                .findings
-                .as_ref()
-                .is_some_and(|f| !f.issues.is_empty() || !f.unresolved_references.is_empty());
+            let incomplete = state.incomplete(!inner.discovery_failures.is_empty());
             report.complete &= state.last_success.is_some() && !state.stale && !incomplete;
             report.scanners.push(ScannerStatus {
                 name: name.clone(),
@@ -108,6 +236,7 @@ impl FindingsStore {
                 stale: state.stale,
                 incomplete,
                 last_error: state.last_error.clone(),
+                last_error_kind: state.last_error_kind,
             });
             if let Some(err) = &state.last_error {
                 report.scan_issues.push(ScanIssue {
@@ -135,21 +264,34 @@ impl FindingsStore {
                 message: m.clone(),
             }));
         }
+        // A stable order, so that capped per-object series do not churn between scans.
+        report.owner_reference_problems.sort_by(|a, b| {
+            let key = |p: &crate::findings::OwnerReferenceProblem| {
+                (
+                    p.dependent.namespace.clone(),
+                    p.dependent.qualified_resource(),
+                    p.dependent.name.clone(),
+                    p.reference.field,
+                    p.reference.index,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        report.stuck_namespaces.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        report
+            .terminating_namespaces
+            .sort_by(|a, b| a.namespace.cmp(&b.namespace));
         report
     }
 
     /// Per-scanner health for the metrics: (name, last success, stale, incomplete).
     pub fn health(&self) -> Vec<(String, Option<Timestamp>, bool, bool)> {
-        self.read()
+        let inner = self.read();
+        let discovery_failed = !inner.discovery_failures.is_empty();
+        inner
             .scanners
             .iter()
-            .map(|(name, s)| {
-                let incomplete = s
-                    .findings
-                    .as_ref()
-                    .is_some_and(|f| !f.issues.is_empty() || !f.unresolved_references.is_empty());
-                (name.clone(), s.last_success, s.stale, incomplete)
-            })
+            .map(|(name, s)| (name.clone(), s.last_success, s.stale, s.incomplete(discovery_failed)))
             .collect()
     }
 }
@@ -171,6 +313,7 @@ mod tests {
                 reason: None,
                 reasons: vec![],
                 spec_finalizers: vec![],
+                metadata_finalizers: vec![],
                 conditions: vec![],
                 blockers: vec![],
                 failing_group_versions: vec![],
@@ -181,13 +324,95 @@ mod tests {
         }
     }
 
+    fn hpa_problem(name: &str) -> crate::findings::OwnerReferenceProblem {
+        use crate::findings::*;
+        OwnerReferenceProblem {
+            dependent: ObjectId {
+                group: "autoscaling".into(),
+                version: "v2".into(),
+                resource: "horizontalpodautoscalers".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                namespace: "llm".into(),
+                name: name.into(),
+                uid: format!("uid-{name}"),
+                resource_version: "1".into(),
+            },
+            reference: ReferenceAsWritten {
+                field: ReferenceField::OwnerReference,
+                index: 0,
+                api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
+                kind: "PodAutoScaler".into(),
+                name: name.into(),
+                uid: "x".into(),
+                controller: true,
+            },
+            reason: OwnerProblemReason::KindCaseMismatch,
+            message: String::new(),
+            suggested_kind: None,
+            suggested_api_version: None,
+            served_versions: vec![],
+            owner_exists: Some(true),
+            gc_blocked: true,
+            orphan: false,
+            fix: String::new(),
+        }
+    }
+
+    #[test]
+    fn findings_of_an_unlistable_resource_are_carried_over_and_marked_stale() {
+        let store = FindingsStore::new(["owner_references"]);
+        let first = ScannerFindings {
+            owner_reference_problems: vec![hpa_problem("a")],
+            ..Default::default()
+        };
+        store.record_success("owner_references", first, Timestamp::now());
+        // The HPA list failed this time: the problem is not re-checked, so it stays, stale.
+        let partial = ScannerFindings {
+            failed_resources: vec!["horizontalpodautoscalers.autoscaling".into()],
+            issues: vec!["could not list".into()],
+            ..Default::default()
+        };
+        store.record_success("owner_references", partial, Timestamp::now());
+        let report = store.report(Timestamp::now());
+        assert_eq!(report.owner_reference_problems.len(), 1);
+        assert!(report.scanners[0].stale);
+        // The list works again and the problem is fixed: it disappears and nothing is stale.
+        store.record_success("owner_references", ScannerFindings::default(), Timestamp::now());
+        let report = store.report(Timestamp::now());
+        assert!(report.owner_reference_problems.is_empty());
+        assert!(!report.scanners[0].stale);
+    }
+
+    #[test]
+    fn blockers_of_unlistable_content_are_carried_over() {
+        let mut old = stuck_ns();
+        old.terminating_namespaces[0].reason = Some(crate::findings::StuckReason::FinalizersRemaining);
+        old.terminating_namespaces[0].blockers = vec![crate::findings::Blocker {
+            group: "model.aibrix.ai".into(),
+            resource: "modeladapters".into(),
+            finalizer: "adapter.model.aibrix.ai/finalizer".into(),
+            count: 1,
+            objects: vec![],
+        }];
+        let mut now = stuck_ns();
+        now.terminating_namespaces[0].reason = Some(crate::findings::StuckReason::Unknown);
+        now.terminating_namespaces[0].unlisted_resources = vec!["modeladapters.model.aibrix.ai".into()];
+        assert!(carry_over(&old, &mut now));
+        let ns = &now.terminating_namespaces[0];
+        assert_eq!(ns.blockers.len(), 1);
+        assert_eq!(ns.reason, Some(crate::findings::StuckReason::FinalizersRemaining));
+        // Nothing to carry when everything was listed.
+        let mut clean = stuck_ns();
+        assert!(!carry_over(&old, &mut clean));
+    }
+
     #[test]
     fn ready_only_after_every_scanner_succeeded_once() {
         let store = FindingsStore::new(["a", "b"]);
         assert!(!store.ready());
         store.record_success("a", ScannerFindings::default(), Timestamp::now());
         assert!(!store.ready());
-        store.record_failure("b", "boom".into());
+        store.record_failure("b", "boom".into(), crate::findings::ErrorKind::Cluster);
         assert!(!store.ready());
         store.record_success("b", ScannerFindings::default(), Timestamp::now());
         assert!(store.ready());
@@ -197,7 +422,11 @@ mod tests {
     fn a_failed_scan_keeps_findings_and_marks_them_stale() {
         let store = FindingsStore::new(["namespaces"]);
         store.record_success("namespaces", stuck_ns(), Timestamp::now());
-        store.record_failure("namespaces", "connection refused".into());
+        store.record_failure(
+            "namespaces",
+            "connection refused".into(),
+            crate::findings::ErrorKind::Cluster,
+        );
         let report = store.report(Timestamp::now());
         assert_eq!(report.stuck_namespaces.len(), 1, "previous findings are kept");
         assert!(report.scanners[0].stale);

@@ -249,6 +249,24 @@ fn bad_configuration_exits_2_naming_the_flag() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("forever"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resource_the_cluster_does_not_serve_is_a_configuration_error() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let out = c
+        .run(&[
+            "scan",
+            "--owner-resources",
+            "horizontalpodautoscalers.autoscaling,deploymnets.apps",
+        ])
+        .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--owner-resources") && stderr.contains("deploymnets.apps"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn unreachable_cluster_exits_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -319,11 +337,31 @@ async fn owner_resources_all_finds_problems_beyond_hpas() {
     let c = cluster(Some("aibrix"), &[]).await;
     let mut objects = Vec::new();
     for i in 0..150 {
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}"), "namespace": "default"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}"), "namespace": "default", "uid": format!("cm-uid-{i}")}}));
         objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("s-{i}"), "namespace": "default"}}));
     }
-    // A ConfigMap owned through a case-mangled kind, a Pod naming a Deployment in another namespace,
-    // and a ServiceAccount whose owner's group has gone.
+    // A ConfigMap owned through a case-mangled kind, a Pod naming (by uid) a Deployment that lives in
+    // another namespace (with a second, unmappable reference: that pins it, otherwise the garbage
+    // collector would prune the dangling reference), and a ServiceAccount whose owner's group has gone.
+    let uid = c
+        .kubectl(&[
+            "get",
+            "deploy",
+            "llama-3-8b",
+            "-n",
+            "llm-serving",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await;
+    let uid = String::from_utf8(uid.stdout).unwrap();
+    assert!(!uid.is_empty());
+    objects.push(
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "elsewhere", "namespace": "default",
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "llama-3-8b", "uid": uid},
+                            {"apiVersion": "apps/v1", "kind": "DEPLOYMENT", "name": "llama-3-8b", "uid": "x"}]},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}),
+    );
     objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad-kind", "namespace": "llm-serving",
         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "deployMent", "name": "llama-3-8b", "uid": "whatever"}]}}));
     objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "gone-group", "namespace": "default",
@@ -342,12 +380,17 @@ async fn owner_resources_all_finds_problems_beyond_hpas() {
     assert_eq!(find("bad-kind")["suggestedKind"], "Deployment");
     assert_eq!(find("bad-kind")["dependent"]["resource"], "configmaps");
     assert_eq!(find("gone-group")["reason"], "GroupNotServed");
+    assert_eq!(
+        find("gone-group")["ownerExists"],
+        false,
+        "no owner of an unserved group can exist"
+    );
+    assert_eq!(find("elsewhere")["reason"], "OwnerInOtherNamespace");
     assert_eq!(find("mistral-7b-hpa")["reason"], "KindCaseMismatch");
     // Healthy ownership chains (ReplicaSet → Deployment, Pod → ReplicaSet) are not reported.
     assert!(
-        !problems
-            .iter()
-            .any(|p| p["dependent"]["resource"] == "pods" || p["dependent"]["resource"] == "replicasets"),
+        !problems.iter().any(|p| p["dependent"]["resource"] == "replicasets"
+            || (p["dependent"]["resource"] == "pods" && p["dependent"]["name"] != "elsewhere")),
         "{report:#}"
     );
 }

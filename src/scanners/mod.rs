@@ -26,9 +26,24 @@ pub struct ScanContext {
 pub enum ScanError {
     #[error("discovery is implausible (no core group or no group list): {0}")]
     ImplausibleDiscovery(String),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error(transparent)]
     Api(#[from] ApiError),
 }
+
+impl ScanError {
+    /// What kind of failure this is, for exit statuses and the report.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ScanError::Config(_) => ErrorKind::Config,
+            ScanError::Api(e) if e.is_auth() => ErrorKind::Auth,
+            ScanError::Api(_) | ScanError::ImplausibleDiscovery(_) => ErrorKind::Cluster,
+        }
+    }
+}
+
+pub use crate::findings::ErrorKind;
 
 /// One kind of audit.
 pub trait Scanner: Send + Sync {

@@ -2,19 +2,20 @@
 //! stuck ones, and judges them with [`crate::namespace`]. Optionally reports objects anywhere that
 //! have been waiting on finalizers for longer than the threshold.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use k8s_openapi::api::core::v1::Namespace;
 
 use super::{remaining_object, require_plausible, ScanContext, ScanError, Scanner};
 use crate::discovery::ResourceType;
 use crate::findings::{RemainingObject, ScannerFindings, StuckObject};
-use crate::kubeapi::parse_value;
-use crate::namespace::{assess, is_stuck, terminating_seconds, NamespaceFacts};
+use crate::namespace::{assess, is_stuck, terminating_seconds, NamespaceFacts, NamespaceView};
 
 pub const NAME: &str = "namespaces";
+
+/// Above this many stuck namespaces, content is listed cluster-wide once per type instead of per namespace.
+pub const CLUSTER_WIDE_AFTER: usize = 3;
 
 pub struct NamespaceScanner {
     pub stuck_after: Duration,
@@ -50,19 +51,16 @@ impl NamespaceScanner {
         let listed = ctx.api.list_full(&namespaces_type(), None).await?;
         findings.issues.extend(listed.malformed);
 
-        let mut terminating = Vec::new();
-        for item in listed.objects {
-            let Some(deleted) = item.metadata.deletion_timestamp.as_ref().map(|t| t.0) else {
-                continue;
-            };
-            match parse_value::<Namespace>(item.body) {
-                Ok(ns) => terminating.push((ns, deleted)),
-                Err(e) => findings.issues.push(format!(
-                    "namespace {}: malformed object: {e}",
-                    item.metadata.name.unwrap_or_default()
-                )),
-            }
-        }
+        let terminating: Vec<(NamespaceView, jiff::Timestamp)> = listed
+            .objects
+            .iter()
+            .filter_map(|item| {
+                Some((
+                    NamespaceView::from_json(&item.body),
+                    item.metadata.deletion_timestamp.as_ref()?.0,
+                ))
+            })
+            .collect();
 
         let failing: Vec<String> = ctx
             .discovery
@@ -70,34 +68,27 @@ impl NamespaceScanner {
             .iter()
             .map(|f| f.group_version.clone())
             .collect();
-        let any_stuck = terminating.iter().any(|(_, d)| is_stuck(*d, ctx.now, self.stuck_after));
-        let unavailable = if any_stuck && !failing.is_empty() {
+        let stuck: Vec<&str> = terminating
+            .iter()
+            .filter(|(_, deleted)| is_stuck(*deleted, ctx.now, self.stuck_after))
+            .map(|(ns, _)| ns.name.as_str())
+            .collect();
+        let unavailable = if !stuck.is_empty() && !failing.is_empty() {
             self.unavailable_api_services(ctx, &mut findings).await
         } else {
             Vec::new()
         };
-        let content_types: Vec<ResourceType> = ctx
-            .discovery
-            .preferred_resources()
-            .into_iter()
-            .filter(|r| r.namespaced && r.supports("list"))
-            .cloned()
-            .collect();
+        let mut content = self.remaining_content(ctx, &stuck, &mut findings).await;
 
         for (ns, deleted) in &terminating {
-            let name = ns.metadata.name.clone().unwrap_or_default();
-            let stuck = is_stuck(*deleted, ctx.now, self.stuck_after);
-            let (remaining, unlisted) = if stuck {
-                self.remaining_content(ctx, &name, &content_types, &mut findings).await
-            } else {
-                (Vec::new(), Vec::new())
-            };
+            let is_stuck = stuck.contains(&ns.name.as_str());
+            let (remaining, unlisted) = content.remove(&ns.name).unwrap_or_default();
             let facts = NamespaceFacts {
                 namespace: ns,
                 deletion_timestamp: *deleted,
                 remaining,
-                failing_group_versions: if stuck { failing.clone() } else { Vec::new() },
-                unavailable_api_services: if stuck { unavailable.clone() } else { Vec::new() },
+                failing_group_versions: if is_stuck { failing.clone() } else { Vec::new() },
+                unavailable_api_services: if is_stuck { unavailable.clone() } else { Vec::new() },
                 unlisted_resources: unlisted,
             };
             findings
@@ -111,26 +102,53 @@ impl NamespaceScanner {
         Ok(findings)
     }
 
-    /// Every object left in one namespace, listed type by type (metadata only, paged).
+    /// Every object left in each stuck namespace, with the content types that could not be listed.
+    /// Lists only what the namespace controller deletes (namespaced, list + delete). A few stuck
+    /// namespaces are listed one by one; past [`CLUSTER_WIDE_AFTER`] each type is listed once,
+    /// cluster-wide, and split by namespace.
     async fn remaining_content(
         &self,
         ctx: &ScanContext,
-        namespace: &str,
-        types: &[ResourceType],
+        stuck: &[&str],
         findings: &mut ScannerFindings,
-    ) -> (Vec<RemainingObject>, Vec<String>) {
-        let results = ctx
-            .api
-            .list_many(types.to_vec(), Some(namespace.to_string()), true)
-            .await;
+    ) -> HashMap<String, (Vec<RemainingObject>, Vec<String>)> {
+        let types: Vec<ResourceType> = ctx
+            .discovery
+            .preferred_resources()
+            .into_iter()
+            .filter(|r| r.namespaced && r.supports("list") && r.supports("delete"))
+            .cloned()
+            .collect();
+        let mut out: HashMap<String, (Vec<RemainingObject>, Vec<String>)> =
+            stuck.iter().map(|n| (n.to_string(), Default::default())).collect();
+        if stuck.is_empty() {
+            return out;
+        }
+        let lists = if stuck.len() > CLUSTER_WIDE_AFTER {
+            ctx.api
+                .list_many(types, None, true)
+                .await
+                .into_iter()
+                .map(|(rt, r)| (None, rt, r))
+                .collect::<Vec<_>>()
+        } else {
+            let mut all = Vec::new();
+            for ns in stuck {
+                let lists = ctx.api.list_many(types.clone(), Some(ns.to_string()), true).await;
+                all.extend(lists.into_iter().map(|(rt, r)| (Some(ns.to_string()), rt, r)));
+            }
+            all
+        };
         let mut seen = HashSet::new();
-        let mut remaining = Vec::new();
-        let mut unlisted = Vec::new();
-        for (rt, result) in results {
+        for (scope, rt, result) in lists {
             match result {
                 Ok(list) => {
                     findings.issues.extend(list.malformed);
                     for listed in &list.objects {
+                        let ns = listed.metadata.namespace.clone().unwrap_or_default();
+                        let Some((remaining, _)) = out.get_mut(&ns) else {
+                            continue;
+                        };
                         // The same object can be served by two groups (events in core and events.k8s.io).
                         let uid = listed.metadata.uid.clone().unwrap_or_default();
                         if uid.is_empty() || seen.insert(uid) {
@@ -139,22 +157,29 @@ impl NamespaceScanner {
                     }
                 }
                 Err(e) => {
-                    findings.issues.push(format!(
-                        "namespace {namespace}: could not list {}: {e}",
-                        rt.qualified_name()
-                    ));
-                    unlisted.push(rt.qualified_name());
+                    let where_ = scope.as_deref().unwrap_or("all namespaces");
+                    findings
+                        .issues
+                        .push(format!("{where_}: could not list {}: {e}", rt.qualified_name()));
+                    findings.failed_resources.push(rt.qualified_name());
+                    for (name, (_, unlisted)) in out.iter_mut() {
+                        if scope.as_deref().is_none_or(|s| s == name) {
+                            unlisted.push(rt.qualified_name());
+                        }
+                    }
                 }
             }
         }
-        remaining.sort_by(|a, b| {
-            (&a.object.group, &a.object.resource, &a.object.name).cmp(&(
-                &b.object.group,
-                &b.object.resource,
-                &b.object.name,
-            ))
-        });
-        (remaining, unlisted)
+        for (remaining, _) in out.values_mut() {
+            remaining.sort_by(|a, b| {
+                (&a.object.group, &a.object.resource, &a.object.name).cmp(&(
+                    &b.object.group,
+                    &b.object.resource,
+                    &b.object.name,
+                ))
+            });
+        }
+        out
     }
 
     /// APIServices whose `Available` condition is `False`, as `name: reason: message`.

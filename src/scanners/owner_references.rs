@@ -6,10 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::future::BoxFuture;
 
 use super::{object_id, require_plausible, ScanContext, ScanError, Scanner};
-use crate::discovery::ResourceType;
+use crate::discovery::{DiscoverySnapshot, ResourceType};
 use crate::findings::ScannerFindings;
 use crate::kubeapi::ListResult;
-use crate::ownerref::{classify, resources_to_index, Dependent, ObjectIndex, OwnerIndex, ScaleTarget};
+use futures::StreamExt;
+
+use crate::ownerref::{
+    classify, owners_to_confirm, resources_to_index, Dependent, ObjectIndex, OwnerIndex, ScaleTarget,
+};
 
 pub const NAME: &str = "owner_references";
 pub const HPA_RESOURCE: &str = "horizontalpodautoscalers.autoscaling";
@@ -21,6 +25,50 @@ pub enum AuditedResources {
     All,
     /// These `resource.group` names (`resource` for the core group).
     Named(Vec<String>),
+}
+
+impl AuditedResources {
+    /// The resource types to audit. A named resource that is not served although its group was
+    /// discovered is a configuration error; one whose group failed discovery is skipped and noted.
+    pub fn resolve(
+        &self,
+        discovery: &DiscoverySnapshot,
+        findings: &mut ScannerFindings,
+    ) -> Result<Vec<ResourceType>, ScanError> {
+        let names = match self {
+            AuditedResources::All => {
+                return Ok(discovery
+                    .preferred_resources()
+                    .into_iter()
+                    .filter(|r| r.supports("list"))
+                    .cloned()
+                    .collect());
+            }
+            AuditedResources::Named(names) => names,
+        };
+        let mut out = Vec::new();
+        for name in names {
+            if let Some(rt) = discovery.find_by_qualified_name(name) {
+                out.push(rt.clone());
+                continue;
+            }
+            let group = name.split_once('.').map_or("", |(_, g)| g);
+            let group_failed = discovery
+                .failures()
+                .iter()
+                .any(|f| f.group_version.is_empty() || f.group_version.split('/').next() == Some(group));
+            if !group_failed {
+                return Err(ScanError::Config(format!(
+                    "--owner-resources: {name:?} is not served by this cluster (expected resource.group, e.g. horizontalpodautoscalers.autoscaling)"
+                )));
+            }
+            findings
+                .issues
+                .push(format!("resource {name} not audited: discovery of its group failed"));
+            findings.failed_resources.push(name.clone());
+        }
+        Ok(out)
+    }
 }
 
 impl Default for AuditedResources {
@@ -63,27 +111,7 @@ impl OwnerReferenceScanner {
         require_plausible(discovery)?;
         let mut findings = ScannerFindings::default();
 
-        let audited: Vec<ResourceType> = match &self.resources {
-            AuditedResources::All => discovery
-                .preferred_resources()
-                .into_iter()
-                .filter(|r| r.supports("list"))
-                .cloned()
-                .collect(),
-            AuditedResources::Named(names) => names
-                .iter()
-                .filter_map(|n| {
-                    let found = discovery.find_by_qualified_name(n).cloned();
-                    if found.is_none() {
-                        findings.issues.push(format!(
-                            "resource {n} is not served by the cluster (or its discovery failed); not audited"
-                        ));
-                    }
-                    found
-                })
-                .collect(),
-        };
-
+        let audited = self.resources.resolve(discovery, &mut findings)?;
         let (hpas, others): (Vec<ResourceType>, Vec<ResourceType>) = audited.into_iter().partition(is_hpa);
         let mut lists = ctx.api.list_many(hpas, None, false).await;
         lists.extend(ctx.api.list_many(others, None, true).await);
@@ -133,12 +161,59 @@ impl OwnerReferenceScanner {
             }
         }
 
+        self.confirm_missing_owners(ctx, &dependents, &mut owners, &mut findings)
+            .await;
         for dep in &dependents {
             let verdict = classify(dep, discovery, &owners);
             findings.owner_reference_problems.extend(verdict.problems);
             findings.unresolved_references.extend(verdict.unresolved);
         }
         Ok(findings)
+    }
+}
+
+/// At most this many live reads per scan to confirm owners the lists did not show.
+pub const MAX_CONFIRMATIONS: usize = 500;
+
+impl OwnerReferenceScanner {
+    /// Re-reads owners the lists say are missing: an owner created between two lists is not absent.
+    async fn confirm_missing_owners(
+        &self,
+        ctx: &ScanContext,
+        dependents: &[Dependent],
+        owners: &mut OwnerIndex,
+        findings: &mut ScannerFindings,
+    ) {
+        let mut wanted: Vec<(ResourceType, String, String)> = dependents
+            .iter()
+            .flat_map(|d| owners_to_confirm(d, &ctx.discovery, owners))
+            .collect();
+        wanted.sort_by(|a, b| (a.0.qualified_name(), &a.1, &a.2).cmp(&(b.0.qualified_name(), &b.1, &b.2)));
+        wanted.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
+        if wanted.len() > MAX_CONFIRMATIONS {
+            findings.issues.push(format!(
+                "{} missing owners not re-read (limit {MAX_CONFIRMATIONS} per scan); judged from lists",
+                wanted.len() - MAX_CONFIRMATIONS
+            ));
+            wanted.truncate(MAX_CONFIRMATIONS);
+        }
+        let reads = futures::stream::iter(wanted)
+            .map(|(rt, ns, name)| async move {
+                let got = ctx.api.get_metadata(&rt, &ns, &name).await;
+                (rt, ns, name, got)
+            })
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await;
+        for (rt, ns, name, got) in reads {
+            match got {
+                Ok(meta) => owners.confirm(&rt, &ns, &name, meta.as_ref().and_then(|m| m.uid.as_deref())),
+                Err(e) => findings.issues.push(format!(
+                    "could not re-read owner {}/{ns}/{name}: {e}",
+                    rt.qualified_name()
+                )),
+            }
+        }
     }
 }
 
