@@ -206,6 +206,10 @@ async fn sigterm_exits_zero_promptly() {
     })
     .await
     .expect("ready");
+    // Make every HPA list take 8 s, then signal while the next scan is waiting on one.
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::from_secs(8));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let pid = daemon.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let started = Instant::now();
@@ -220,6 +224,10 @@ async fn sigterm_exits_zero_promptly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the scan in flight was waited for instead of abandoned"
+    );
 }
 
 #[test]
