@@ -88,6 +88,9 @@ pub enum Mapping<'a> {
     Resolved(&'a ResourceType),
     /// Cannot be decided: discovery of that group/version failed, so nothing is claimed.
     Unknown { group_version: String },
+    /// `<Kind>List` of a served kind: client-go's discovery REST mapper registers these too, so the
+    /// garbage collector maps the reference, finds no such object and treats the owner as absent.
+    ListKind(&'a ResourceType),
     /// The garbage collector cannot map it.
     Unmappable(Unmappable<'a>),
 }
@@ -260,6 +263,12 @@ impl DiscoverySnapshot {
         if let Some(r) = resources.iter().find(|r| r.kind.eq_ignore_ascii_case(kind)) {
             return Mapping::Unmappable(Unmappable::KindCaseMismatch { actual: r });
         }
+        if let Some(r) = resources
+            .iter()
+            .find(|r| kind.strip_suffix("List") == Some(r.kind.as_str()))
+        {
+            return Mapping::ListKind(r);
+        }
         Mapping::Unmappable(Unmappable::KindNotFound)
     }
 
@@ -381,6 +390,7 @@ pub(crate) mod tests {
         let got = match s.resolve(api_version, kind) {
             Mapping::Resolved(r) => format!("resolved {}", r.qualified_name()),
             Mapping::Unknown { group_version } => format!("unknown {group_version}"),
+            Mapping::ListKind(r) => format!("list of {}", r.kind),
             Mapping::Unmappable(u) => match u {
                 Unmappable::InvalidApiVersion { .. } => "InvalidApiVersion".into(),
                 Unmappable::GroupNotServed { suggestion, .. } => {
@@ -444,6 +454,8 @@ pub(crate) mod tests {
         check("v1", "Pod", "resolved pods");
         check("v1", "pod", "resolved pods");
         check("apps/v1", "replicaSet", "KindCaseMismatch ReplicaSet");
+        check("apps/v1", "DeploymentList", "list of Deployment");
+        check("apps/v1", "deploymentlist", "KindNotFound");
         check("metrics.k8s.io/v1beta1", "PodMetrics", "unknown metrics.k8s.io/v1beta1");
     }
 

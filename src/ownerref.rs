@@ -147,7 +147,7 @@ fn target_resource<'a>(mapping: &Mapping<'a>) -> Option<&'a ResourceType> {
     match mapping {
         Mapping::Resolved(r) => Some(r),
         Mapping::Unmappable(u) => u.suggestion(),
-        Mapping::Unknown { .. } => None,
+        Mapping::Unknown { .. } | Mapping::ListKind(_) => None,
     }
 }
 
@@ -158,7 +158,7 @@ fn gc_blocks(dep: &Dependent, discovery: &DiscoverySnapshot) -> bool {
         .any(|r| match discovery.resolve(&r.api_version, &r.kind) {
             Mapping::Unmappable(_) => true,
             Mapping::Resolved(owner) => dep.id.namespace.is_empty() && owner.namespaced,
-            Mapping::Unknown { .. } => false,
+            Mapping::Unknown { .. } | Mapping::ListKind(_) => false,
         })
 }
 
@@ -307,6 +307,16 @@ fn classify_owner_reference(
             owners,
         )),
         Mapping::Resolved(owner) => judge_resolved_owner(dep, reference, owner, owners),
+        Mapping::ListKind(item) => {
+            let mut j = Judgement::new(
+                OwnerProblemReason::OwnerNotFound,
+                format!("{} is a list kind: no object of that kind can exist, so the garbage collector treats this owner as absent", reference.kind),
+                format!("The reference can never resolve to an owner; it probably meant kind {}. The garbage collector will delete this object once its other owners are gone.", item.kind),
+            );
+            j.owner_exists = Some(false);
+            j.suggested_kind = Some(item.kind.clone());
+            RefOutcome::Problem(j)
+        }
     }
 }
 
@@ -451,6 +461,21 @@ fn classify_scale_target(
         None => discovery.resolve(&target.api_version, &target.kind),
     };
     match mapping {
+        Mapping::ListKind(item) => {
+            let mut j = Judgement::new(
+                OwnerProblemReason::ScaleTargetUnresolvable,
+                format!(
+                    "scaleTargetRef {written} {:?} names a list kind, which has no scale subresource",
+                    target.name
+                ),
+                format!(
+                    "Correct scaleTargetRef's kind to {}; until then the HPA scales nothing.",
+                    item.kind
+                ),
+            );
+            j.suggested_kind = Some(item.kind.clone());
+            RefOutcome::Problem(j)
+        }
         Mapping::Unknown { group_version } => RefOutcome::Unknown(group_version),
         Mapping::Unmappable(u) => {
             let suggestion = u.suggestion();
@@ -712,6 +737,14 @@ mod tests {
                 "OwnerNotFound - false blocked orphan",
                 "KindCaseMismatch PodAutoscaler false blocked orphan",
             ],
+        );
+    }
+
+    #[test]
+    fn a_list_kind_maps_but_never_names_an_owner() {
+        check(
+            hpa("llm", vec![oref("apps/v1", "DeploymentList", "web", "dep-1")], None),
+            &["OwnerNotFound Deployment false collectable orphan"],
         );
     }
 
