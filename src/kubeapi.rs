@@ -280,8 +280,10 @@ impl ClusterApi {
         self.list_paged(rt, namespace, false).await
     }
 
-    /// Reads one object's metadata; `None` when it does not exist.
-    pub async fn get_metadata(
+    /// Reads one object's metadata by name; `None` when it does not exist. Done as a list with a
+    /// `metadata.name` field selector, so the daemon needs only `list` (a `get` grant on `*/*`
+    /// would also open subresources such as `nodes/proxy`).
+    pub async fn find_by_name(
         &self,
         rt: &ResourceType,
         namespace: &str,
@@ -289,19 +291,13 @@ impl ClusterApi {
     ) -> Result<Option<ObjectMeta>, ApiError> {
         let ns = (!namespace.is_empty()).then_some(namespace);
         let path = collection_path(rt, ns);
-        let what = format!("getting {path}/{name}");
+        let what = format!("listing {path} for {name}");
         let req = Request::new(&path)
-            .get_metadata(name, &kube::api::GetParams::default())
+            .list_metadata(&ListParams::default().fields(&format!("metadata.name={name}")))
             .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
-        let got: Result<serde_json::Value, _> = self.call(what.clone(), self.client.request(req)).await;
-        match got {
-            Ok(value) => Ok(Some(parse_listed(value).map_err(ApiError::Config)?.metadata)),
-            Err(ApiError::Request {
-                source: kube::Error::Api(s),
-                ..
-            }) if s.code == 404 => Ok(None),
-            Err(e) => Err(e),
-        }
+        let page: ObjectList<serde_json::Value> = self.call(what, self.client.request(req)).await?;
+        let found = page.items.into_iter().find_map(|item| parse_listed(item).ok());
+        Ok(found.map(|l| l.metadata).filter(|m| m.name.as_deref() == Some(name)))
     }
 
     /// Lists several resource types (cluster-wide, or in one namespace) with bounded concurrency.

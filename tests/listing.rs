@@ -67,3 +67,24 @@ async fn an_expired_continue_token_falls_back_to_one_unpaged_list() {
         .expect("list completes");
     assert_eq!(list.objects.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_one_object_by_name_with_a_list() {
+    let c = loaded(5).await;
+    let api = api(&c, 500);
+    let found = api
+        .find_by_name(&configmaps(), "default", "cm-003")
+        .await
+        .expect("list");
+    assert_eq!(found.and_then(|m| m.name).as_deref(), Some("cm-003"));
+    assert!(api
+        .find_by_name(&configmaps(), "default", "cm-999")
+        .await
+        .expect("list")
+        .is_none());
+    assert!(api
+        .find_by_name(&configmaps(), "kube-system", "cm-003")
+        .await
+        .expect("list")
+        .is_none());
+}

@@ -199,7 +199,7 @@ impl OwnerReferenceScanner {
         }
         let reads = futures::stream::iter(wanted)
             .map(|(rt, ns, name)| async move {
-                let got = ctx.api.get_metadata(&rt, &ns, &name).await;
+                let got = ctx.api.find_by_name(&rt, &ns, &name).await;
                 (rt, ns, name, got)
             })
             .buffer_unordered(4)
