@@ -325,3 +325,42 @@ impl Report {
         !self.owner_reference_problems.is_empty() || !self.stuck_namespaces.is_empty() || !self.stuck_objects.is_empty()
     }
 }
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// An HPA whose ownerReference names kind `PodAutoScaler`.
+    pub fn hpa_problem(name: &str, reason: OwnerProblemReason, blocked: bool, orphan: bool) -> OwnerReferenceProblem {
+        OwnerReferenceProblem {
+            dependent: ObjectId {
+                group: "autoscaling".into(),
+                version: "v2".into(),
+                resource: "horizontalpodautoscalers".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                namespace: "llm".into(),
+                name: name.into(),
+                uid: format!("uid-{name}"),
+                resource_version: "1".into(),
+            },
+            reference: ReferenceAsWritten {
+                field: ReferenceField::OwnerReference,
+                index: 0,
+                api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
+                kind: "PodAutoScaler".into(),
+                name: name.into(),
+                uid: "x".into(),
+                controller: true,
+            },
+            reason,
+            message: String::new(),
+            suggested_kind: Some("PodAutoscaler".into()),
+            suggested_api_version: None,
+            served_versions: vec![],
+            owner_exists: Some(!orphan),
+            gc_blocked: blocked,
+            orphan,
+            fix: String::new(),
+        }
+    }
+}

@@ -365,36 +365,7 @@ mod tests {
     use jiff::Timestamp;
 
     fn problem(name: &str, reason: OwnerProblemReason, blocked: bool, orphan: bool) -> OwnerReferenceProblem {
-        OwnerReferenceProblem {
-            dependent: ObjectId {
-                group: "autoscaling".into(),
-                version: "v2".into(),
-                resource: "horizontalpodautoscalers".into(),
-                kind: "HorizontalPodAutoscaler".into(),
-                namespace: "llm".into(),
-                name: name.into(),
-                uid: format!("uid-{name}"),
-                resource_version: "1".into(),
-            },
-            reference: ReferenceAsWritten {
-                field: ReferenceField::OwnerReference,
-                index: 0,
-                api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
-                kind: "PodAutoScaler".into(),
-                name: name.into(),
-                uid: "x".into(),
-                controller: true,
-            },
-            reason,
-            message: String::new(),
-            suggested_kind: Some("PodAutoscaler".into()),
-            suggested_api_version: None,
-            served_versions: vec![],
-            owner_exists: Some(!orphan),
-            gc_blocked: blocked,
-            orphan,
-            fix: String::new(),
-        }
+        crate::findings::fixtures::hpa_problem(name, reason, blocked, orphan)
     }
 
     fn store_with(problems: Vec<OwnerReferenceProblem>) -> FindingsStore {

@@ -325,37 +325,7 @@ mod tests {
     }
 
     fn hpa_problem(name: &str) -> crate::findings::OwnerReferenceProblem {
-        use crate::findings::*;
-        OwnerReferenceProblem {
-            dependent: ObjectId {
-                group: "autoscaling".into(),
-                version: "v2".into(),
-                resource: "horizontalpodautoscalers".into(),
-                kind: "HorizontalPodAutoscaler".into(),
-                namespace: "llm".into(),
-                name: name.into(),
-                uid: format!("uid-{name}"),
-                resource_version: "1".into(),
-            },
-            reference: ReferenceAsWritten {
-                field: ReferenceField::OwnerReference,
-                index: 0,
-                api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
-                kind: "PodAutoScaler".into(),
-                name: name.into(),
-                uid: "x".into(),
-                controller: true,
-            },
-            reason: OwnerProblemReason::KindCaseMismatch,
-            message: String::new(),
-            suggested_kind: None,
-            suggested_api_version: None,
-            served_versions: vec![],
-            owner_exists: Some(true),
-            gc_blocked: true,
-            orphan: false,
-            fix: String::new(),
-        }
+        crate::findings::fixtures::hpa_problem(name, crate::findings::OwnerProblemReason::KindCaseMismatch, true, false)
     }
 
     #[test]
