@@ -7,18 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { # need TOOL DEBIAN-PACKAGE
-  command -v "$1" >/dev/null 2>&1 && return 0
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing $2 for $1"
-    if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-  fi
-  command -v "$1" >/dev/null 2>&1 || { echo "test.sh: $1 is required: install the Debian package '$2'" >&2; exit 2; }
-}
-
-need kubectl kubectl
-need cargo cargo
+# Prometheus, Alertmanager, promtool, Node.js packages and Python packages are installed (as root
+# on Debian) or named by scripts/check-artifacts.sh and scripts/e2e-prometheus.sh themselves.
+command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl (v1.32 or newer) is required for the fidelity tests; install it and re-run" >&2; exit 2; }
+command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo (Rust 1.89 or newer) is required" >&2; exit 2; }
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
