@@ -38,9 +38,10 @@ HEADER = """\
 # Regenerate with `python3 alerts/generate.py`; scripts/check-artifacts.sh fails when it drifts.
 #
 # prometheus-operator only loads PrometheusRules matched by the Prometheus resource's
-# ruleSelector / ruleNamespaceSelector (kube-prometheus-stack, for instance, selects
-# `release: <helm release name>` by default): add the label your Prometheus selects with a
-# kustomize patch in your own overlay.
+# ruleSelector / ruleNamespaceSelector (kube-prometheus-stack selects `release: <helm release
+# name>` by default): add the component deploy/components/kube-prometheus-stack (label
+# `release: kube-prometheus-stack`), or the label your Prometheus selects, in your own overlay.
+# keep_firing_for needs Prometheus >= 2.42 and prometheus-operator >= 0.65 (PrometheusRule field).
 """
 
 

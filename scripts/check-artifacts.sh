@@ -139,7 +139,9 @@ check "every PromQL expression parses (promtool)" promql_parse
 check "metric names used are in docs/metrics.md" python3 tests/artifacts/promql.py metric-names
 
 renders=()
-for dir in deploy/base deploy/overlays/*/; do
+# deploy/components/* are kustomize Components: rendered through the test kustomizations in
+# tests/artifacts/kustomize/ (with both components, and with a namespace override).
+for dir in deploy/base deploy/overlays/*/ tests/artifacts/kustomize/*/; do
   dir=${dir%/}
   out="$WORK/$(echo "$dir" | tr '/' '_').yaml"
   check "kubectl kustomize $dir" render "$dir" "$out"
@@ -149,6 +151,38 @@ if [ "${#renders[@]}" -gt 0 ]; then
   check "manifests valid (k8s $K8S_VERSION), read-only RBAC, hardened pod" \
     python3 tests/artifacts/check_manifests.py "$K8S_VERSION" "${renders[@]}"
 fi
+
+component_labels() {
+  python3 - "$WORK/tests_artifacts_kustomize_kube-prometheus-stack.yaml" "$WORK/tests_artifacts_kustomize_namespace-override.yaml" <<'PY'
+import sys, yaml
+kps = list(yaml.safe_load_all(open(sys.argv[1])))
+bad = []
+for d in kps:
+    rel = ((d.get("metadata") or {}).get("labels") or {}).get("release")
+    want = "kube-prometheus-stack" if d["kind"] in ("ServiceMonitor", "PrometheusRule") else None
+    if rel != want:
+        bad.append(f"{d['kind']}: release={rel!r}, want {want!r}")
+    if d["kind"] == "ServiceMonitor" and "release" in (d["spec"]["selector"].get("matchLabels") or {}):
+        bad.append("ServiceMonitor selector got the release label (includeSelectors must be false)")
+if not any(d["kind"] == "NetworkPolicy" for d in kps):
+    bad.append("network-policy component rendered no NetworkPolicy")
+ns = list(yaml.safe_load_all(open(sys.argv[2])))
+for d in ns:
+    n = (d.get("metadata") or {}).get("namespace")
+    if d["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding") and n != "audit-system":
+        bad.append(f"namespace override: {d['kind']} is in {n!r}")
+    if d["kind"] == "ServiceMonitor" and (d["spec"].get("namespaceSelector") or {}).get("matchNames"):
+        bad.append("namespace override: ServiceMonitor still pins namespaceSelector.matchNames")
+    if d["kind"] == "ClusterRoleBinding" and d["subjects"][0]["namespace"] != "audit-system":
+        bad.append("namespace override: ClusterRoleBinding subject not moved")
+for b in bad:
+    print("FAIL", b)
+if bad:
+    sys.exit(1)
+print("release label on ServiceMonitor + PrometheusRule only; NetworkPolicy; namespace override follows")
+PY
+}
+check "components: kube-prometheus-stack labels, namespace override" component_labels
 
 check "checkers reject broken artifacts (tests/artifacts/negative.sh)" bash tests/artifacts/negative.sh
 

@@ -9,8 +9,9 @@
 #   E2E_WAIT_SECONDS    bound of each wait (default 90)
 #   E2E_KEEP=1          keep the temp dir (configs, logs, webhook deliveries) for inspection
 #
-# The shipped rules wait 15m (`for:`); this test loads a COPY of them with every `for:` set to
-# 2s (tests/artifacts/e2e.py shorten-for) so that pending -> firing can be observed in seconds.
+# The shipped rules wait 15m (`for:`) and keep firing 5m (`keep_firing_for:`); this test loads a
+# COPY of them with both set to 2s (tests/artifacts/e2e.py shorten-for) so that pending -> firing
+# -> resolved can be observed in seconds.
 # Expressions, labels and annotations are the shipped ones.
 #
 # Needs: prometheus + promtool (apt-get install prometheus), /usr/bin/prometheus-alertmanager
@@ -118,6 +119,7 @@ DAEMON_PORT=$(port)
 PROM_PORT=$(port)
 AM_PORT=$(port)
 HOOK_PORT=$(port)
+FIXTURE_PORT=$(port)
 DAEMON=http://127.0.0.1:$DAEMON_PORT
 PROM=http://127.0.0.1:$PROM_PORT
 AM=http://127.0.0.1:$AM_PORT
@@ -156,7 +158,7 @@ pids+=($!)
 cat >"$TMP/alertmanager.yml" <<YAML
 route:
   receiver: webhook
-  group_by: [alertname, namespace, reason, resource, scanner, group_version]
+  group_by: [alertname, cluster, namespace, reason, resource, scanner, group_version]
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
@@ -172,6 +174,17 @@ pids+=($!)
 fatal "alertmanager ready" python3 "$HELPER" wait-http "$AM/-/ready" "$WAIT"
 
 # --- Prometheus with the shipped rules (for: shortened) -------------------------------------------
+# The fixture: one cluster-scoped problem that no alert selects (no gc_blocked series).
+mkdir -p "$TMP/fixture"
+cat >"$TMP/fixture/metrics" <<'PROM'
+garbage_audit_owner_reference_problem_info{name="e2e-fixture-clusterrole",namespace="",owner_api_version="v1",owner_kind="ConfigMap",reason="NamespacedOwnerOfClusterScoped",resource="clusterroles.rbac.authorization.k8s.io",suggested_kind=""} 1
+PROM
+python3 -m http.server "$FIXTURE_PORT" --bind 127.0.0.1 --directory "$TMP/fixture" >"$TMP/fixture.log" 2>&1 &
+pids+=($!)
+HONOR_LABELS=
+fatal "ServiceMonitor sets honorLabels: true (read for the scrape config)" python3 "$HELPER" servicemonitor-honor-labels \
+  deploy/overlays/prometheus-operator/servicemonitor.yaml
+HONOR_LABELS=$(python3 "$HELPER" servicemonitor-honor-labels deploy/overlays/prometheus-operator/servicemonitor.yaml)
 fatal "e2e copy of the rules (for: $E2E_FOR)" python3 "$HELPER" shorten-for alerts/garbage-audit.rules.yaml "$TMP/rules.yaml" "$E2E_FOR"
 cat >"$TMP/prometheus.yml" <<YAML
 global:
@@ -185,10 +198,31 @@ alerting:
     - static_configs:
         - targets: ['127.0.0.1:$AM_PORT']
 scrape_configs:
-  # The job-label convention the rules rely on (GarbageAuditAbsent: job=~".*garbage-audit.*").
+  # Mimics what prometheus-operator generates from deploy/overlays/prometheus-operator's
+  # ServiceMonitor: job = the Service's name (GarbageAuditAbsent: job=~".*garbage-audit.*"), the
+  # target labels namespace/pod/service/endpoint/container of the daemon's pod, and honor_labels
+  # taken from the ServiceMonitor (honorLabels). Without honor_labels the daemon's own namespace
+  # label (the namespace a finding is about) would become exported_namespace and every alert
+  # would name kube-garbage-audit.
   - job_name: kube-garbage-audit
+    honor_labels: $HONOR_LABELS
     static_configs:
       - targets: ['127.0.0.1:$DAEMON_PORT']
+        labels:
+          namespace: kube-garbage-audit
+          pod: kube-garbage-audit-5d8f7c9b6d-x2x7q
+          service: kube-garbage-audit
+          endpoint: metrics
+          container: kube-garbage-audit
+  # A fixed /metrics body with a cluster-scoped finding (namespace=""), scraped the same way: with
+  # honor_labels its namespace must stay empty, not become the target's kube-garbage-audit.
+  - job_name: honor-labels-fixture
+    honor_labels: $HONOR_LABELS
+    static_configs:
+      - targets: ['127.0.0.1:$FIXTURE_PORT']
+        labels:
+          namespace: kube-garbage-audit
+          pod: fixture
 YAML
 fatal "promtool check config" promtool check config "$TMP/prometheus.yml"
 prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prometheus-data" \
@@ -196,11 +230,16 @@ prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prometh
 pids+=($!)
 fatal "prometheus ready" python3 "$HELPER" wait-http "$PROM/-/ready" "$WAIT"
 fatal "prometheus scrapes the daemon (up == 1)" python3 "$HELPER" wait-query "$PROM" 'up{job="kube-garbage-audit"} == 1' "$WAIT"
+step "findings keep the daemon's namespace label (honor_labels), target labels attached" \
+  python3 "$HELPER" wait-query "$PROM" 'garbage_audit_namespace_stuck{namespace="aibrix-system", pod!="", service="kube-garbage-audit", endpoint="metrics", container!=""}' "$WAIT"
+step "no exported_namespace label anywhere" python3 "$HELPER" expect-empty "$PROM" '{exported_namespace!=""}'
+step "cluster-scoped finding keeps an empty namespace" \
+  python3 "$HELPER" wait-query "$PROM" 'garbage_audit_owner_reference_problem_info{name="e2e-fixture-clusterrole", namespace=""}' "$WAIT"
 
 # --- alerts reach Alertmanager's webhook ----------------------------------------------------------
 step "KubeNamespaceStuckTerminating firing (aibrix-system, FinalizersRemaining)" \
   python3 "$HELPER" wait-webhook "$HOOK_FILE" KubeNamespaceStuckTerminating firing "$WAIT" \
-  namespace=aibrix-system reason=FinalizersRemaining severity=warning \
+  namespace=aibrix-system severity=warning 'summary~(FinalizersRemaining)' \
   'summary~adapter.model.aibrix.ai/finalizer' 'summary~modeladapters.model.aibrix.ai'
 step "KubeOwnerReferenceUnresolvable firing (HPAs, KindCaseMismatch)" \
   python3 "$HELPER" wait-webhook "$HOOK_FILE" KubeOwnerReferenceUnresolvable firing "$WAIT" \
@@ -217,8 +256,12 @@ curl_metrics() {
     "$DAEMON/metrics" >"$TMP/metrics.txt" && python3 tests/artifacts/promql.py metric-names "$TMP/metrics.txt"
 }
 step "every metric name used is exported by the live daemon" curl_metrics
-step "health alerts stay silent on a healthy demo" \
-  python3 "$HELPER" not-firing "$PROM" GarbageAuditAbsent GarbageAuditScanFailing GarbageAuditDiscoveryFailing
+step "dashboard \$namespace variable lists the findings' namespaces" \
+  python3 "$HELPER" label-values "$PROM" namespace \
+  '{__name__=~"garbage_audit_namespace_terminating_seconds|garbage_audit_owner_reference_problem_info"}' \
+  aibrix-system llm-serving '!kube-garbage-audit'
+step "health alerts neither pending nor firing on a healthy demo (sampled 10s)" \
+  python3 "$HELPER" not-firing "$PROM" 10 GarbageAuditAbsent GarbageAuditScanFailing GarbageAuditScanPartial GarbageAuditDiscoveryFailing
 
 # --- fix the namespace with kubectl, the alert resolves -------------------------------------------
 fix_namespace() {
@@ -228,7 +271,7 @@ fix_namespace() {
 step "kubectl removes only the dead finalizer (guarded JSON patch)" fix_namespace
 step "KubeNamespaceStuckTerminating resolved at the webhook" \
   python3 "$HELPER" wait-webhook "$HOOK_FILE" KubeNamespaceStuckTerminating resolved "$WAIT" \
-  namespace=aibrix-system reason=FinalizersRemaining
+  namespace=aibrix-system
 step "KubeOwnerReferenceUnresolvable still firing (not fixed)" \
   python3 "$HELPER" wait-query "$PROM" 'ALERTS{alertname="KubeOwnerReferenceUnresolvable", alertstate="firing"}' "$WAIT"
 

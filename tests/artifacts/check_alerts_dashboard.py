@@ -4,11 +4,13 @@
   check_alerts_dashboard.py alerts      every alert: severity, summary, description, runbook_url
                                         pointing at docs/runbooks/<alert>.md (which must exist),
                                         and at least one promtool unit test where it fires and
-                                        one where it stays silent
+                                        one where it stays silent; `cluster` survives every
+                                        aggregation (in each by()/on() of the expression) and
+                                        every annotation query filters on $labels.cluster
   check_alerts_dashboard.py dashboard   stable uid, tags, 1m refresh, $datasource/$cluster/
                                         $namespace variables ($cluster All = .*), every query on
                                         the ${datasource} variable and filtered by cluster=~"$cluster",
-                                        unique panel ids
+                                        unique panel ids, `cluster` in every by() of a panel query
 """
 
 import glob
@@ -26,6 +28,15 @@ errors = []
 
 def fail(msg):
     errors.append(msg)
+
+
+GROUPING = re.compile(r"\b(by|on)\s*\(([^)]*)\)")
+
+
+def cluster_dropped(expr):
+    """The by()/on() clauses of a PromQL expression that leave out `cluster`."""
+    return [m.group(0) for m in GROUPING.finditer(expr)
+            if "cluster" not in [x.strip() for x in m.group(2).split(",")]]
 
 
 def check_alerts():
@@ -50,6 +61,15 @@ def check_alerts():
                 fail(f"{name}: runbook_url must be {RUNBOOK_BASE}{name}.md")
             if not r.get("for"):
                 fail(f"{name}: no `for:`; every alert here rides out short blips")
+            for clause in cluster_dropped(r.get("expr", "")):
+                fail(f"{name}: `{clause}` drops the `cluster` label (multi-cluster alerts would merge)")
+            for key, text in ann.items():
+                for q in re.findall(r'printf\s+"((?:[^"\\]|\\.)*)"([^|]*)\|\s*query', text):
+                    if "cluster=%q" not in q[0] or "$labels.cluster" not in q[1]:
+                        fail(f"{name}: annotation {key} queries without filtering on cluster=$labels.cluster: {q[0]}")
+                    for clause in cluster_dropped(q[0]):
+                        if clause.startswith("on"):
+                            fail(f"{name}: annotation {key}: `{clause}` drops `cluster`")
         if not os.path.isfile(os.path.join(ROOT, "docs", "runbooks", f"{name}.md")):
             fail(f"{name}: docs/runbooks/{name}.md does not exist")
     fires, silent = set(), set()
@@ -113,6 +133,8 @@ def check_dashboard():
                 n_queries += 1
                 if (t.get("datasource") or {}).get("uid") != "${datasource}":
                     fail(f"{where} {t.get('refId')}: query datasource must be ${{datasource}}")
+                for clause in cluster_dropped(t.get("expr", "")):
+                    fail(f"{where} {t.get('refId')}: `{clause}` drops the `cluster` label: {t['expr']}")
                 for sel in re.findall(r"\bgarbage_audit_[a-z_]+(\{[^}]*\})?", t.get("expr", "")):
                     if 'cluster=~"$cluster"' not in sel:
                         fail(f"{where} {t.get('refId')}: every selector needs cluster=~\"$cluster\": {t['expr']}")

@@ -9,7 +9,11 @@ For every document:
 - CRD kinds kubernetes-validate has no schema for (ServiceMonitor, PrometheusRule) get a
   required-field check written here;
 - ClusterRoles/Roles must be read-only: only get/list/watch, no wildcard verb, no escalate/bind/
-  impersonate, no write verb on any resource;
+  impersonate, no write verb on any resource; on wildcard resources (`resources: ["*"]`) only
+  `list` (no `get`: it would cover nodes/proxy, pods/proxy, pods/log, single Secrets; no `watch`);
+  nonResourceURLs only `get`, and only on the discovery URLs the daemon reads;
+- ServiceMonitor endpoints must set honorLabels: true (the daemon's `namespace` label) and the
+  ServiceMonitor must not pin a namespace (namespaceSelector.matchNames);
 - the kube-garbage-audit Deployment must be hardened (non-root 65532, read-only root FS, no
   privilege escalation, all capabilities dropped, RuntimeDefault seccomp, requests and limits,
   /healthz liveness and /readyz readiness probes, service-account token mounted);
@@ -26,6 +30,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 READ_VERBS = {"get", "list", "watch"}
+WILDCARD_RESOURCE_VERBS = {"list"}
+DISCOVERY_URLS = {"/api", "/api/*", "/apis", "/apis/*", "/version"}
 DURATION = re.compile(r"^((([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?|0)$")
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -68,6 +74,12 @@ def check_servicemonitor(where, doc):
         for k in ("interval", "scrapeTimeout"):
             if k in ep and not DURATION.match(str(ep[k])):
                 fail(where, f"spec.endpoints[{i}].{k} {ep[k]!r} is not a Prometheus duration")
+        if ep.get("honorLabels") is not True:
+            fail(where, f"spec.endpoints[{i}] needs honorLabels: true, or prometheus-operator's namespace "
+                        "target label replaces the daemon's own `namespace` (renamed exported_namespace)")
+    if ((spec.get("namespaceSelector") or {}).get("matchNames")):
+        fail(where, "spec.namespaceSelector.matchNames pins a namespace; the default (own namespace) "
+                    "follows a kustomize namespace override")
     allowed = {"selector", "endpoints", "namespaceSelector", "jobLabel", "targetLabels",
                "podTargetLabels", "sampleLimit", "targetLimit", "labelLimit", "attachMetadata",
                "scrapeProtocols", "fallbackScrapeProtocol", "bodySizeLimit", "scrapeClass",
@@ -103,8 +115,11 @@ def check_prometheusrule(where, doc):
                 fail(rw, "exactly one of alert/record is required")
             if not isinstance(r.get("expr"), (str, int)) or not str(r.get("expr")).strip():
                 fail(rw, "expr missing")
-            if "for" in r and not DURATION.match(str(r["for"])):
-                fail(rw, f"for {r['for']!r} is not a Prometheus duration")
+            for k in ("for", "keep_firing_for"):
+                if k in r and not DURATION.match(str(r[k])):
+                    fail(rw, f"{k} {r[k]!r} is not a Prometheus duration")
+            if "keep_firing_for" in r and not r.get("alert"):
+                fail(rw, "keep_firing_for is only valid on alerting rules")
             for key in ("labels", "annotations"):
                 v = r.get(key, {})
                 if not isinstance(v, dict) or not all(isinstance(x, str) and LABEL_NAME.match(x) for x in v) \
@@ -128,8 +143,18 @@ def check_rbac(where, doc):
         bad = sorted(verbs - READ_VERBS)
         if bad:
             fail(where, f"rules[{i}] grants non-read verbs {bad}: the audit must stay read-only")
-        if rule.get("nonResourceURLs") and verbs != {"get"}:
-            fail(where, f"rules[{i}] nonResourceURLs may only be granted get")
+        if "*" in (rule.get("resources") or []):
+            broad = sorted(verbs - WILDCARD_RESOURCE_VERBS)
+            if broad:
+                fail(where, f"rules[{i}] grants {broad} on resources [\"*\"]: only list is needed "
+                            "(get would cover nodes/proxy, pods/proxy, pods/log and single Secrets; "
+                            "the daemon never watches)")
+        if rule.get("nonResourceURLs"):
+            if verbs != {"get"}:
+                fail(where, f"rules[{i}] nonResourceURLs may only be granted get")
+            extra = sorted(set(rule["nonResourceURLs"]) - DISCOVERY_URLS)
+            if extra:
+                fail(where, f"rules[{i}] nonResourceURLs {extra} are not discovery URLs the daemon reads")
     if doc.get("aggregationRule"):
         fail(where, "aggregationRule would pull in other roles' (possibly write) rules")
 

@@ -4,14 +4,22 @@
   e2e.py free-port                          print a free TCP port on 127.0.0.1
   e2e.py webhook PORT FILE                  serve 127.0.0.1:PORT, append every POST body
                                             (one JSON document per line) to FILE
-  e2e.py shorten-for SRC OUT DURATION       copy a rules file with every `for:` set to DURATION
-                                            (the e2e only: the shipped `for:` are 15m)
+  e2e.py shorten-for SRC OUT DURATION       copy a rules file with every `for:` and
+                                            `keep_firing_for:` set to DURATION (the e2e
+                                            only: the shipped ones are 15m / 5m)
   e2e.py wait-http URL TIMEOUT [SUBSTRING]  wait until URL answers 200 (and contains SUBSTRING)
   e2e.py wait-query PROM EXPR TIMEOUT       wait until an instant query returns a sample
   e2e.py wait-webhook FILE ALERT STATUS TIMEOUT [label=value ...] [annotation~substring ...]
                                             wait until Alertmanager delivered ALERT with STATUS
                                             (firing|resolved) and those labels/annotations
-  e2e.py not-firing PROM ALERT...           none of the alerts is firing in Prometheus
+  e2e.py expect-empty PROM EXPR             an instant query returns no sample
+  e2e.py label-values PROM LABEL SELECTOR VALUE... [!VALUE...]
+                                            the label's values on SELECTOR's series include every
+                                            VALUE and none of the !VALUEs
+  e2e.py servicemonitor-honor-labels FILE   print the ServiceMonitor's endpoints' honorLabels
+                                            (true/false); fails unless every endpoint sets true
+  e2e.py not-firing PROM SECONDS ALERT...   none of the alerts is pending or firing in Prometheus,
+                                            sampled every second for SECONDS
   e2e.py dashboard-queries PROM             every dashboard query returns data, or is listed
                                             in ALLOWED_EMPTY below with the reason
 """
@@ -33,14 +41,8 @@ import promql  # noqa: E402
 # Dashboard queries that may legitimately return nothing against the demo, and why. Matched on a
 # substring of the (variable-substituted) expression.
 ALLOWED_EMPTY = {
-    "garbage_audit_stuck_objects":
-        "only objects deleted longer than --stuck-after ago that still carry a finalizer; the demo's objects may be younger",
     "garbage_audit_discovery_failed{cluster=~\".*\"}) == 1":
         "lists failing API groups only; every group is discoverable in the aibrix scenario",
-    "garbage_audit_scan_errors_total":
-        "the demo's scans succeed; the error counter may have no series before the first error",
-    "garbage_audit_object_series_dropped":
-        "nothing is dropped under the default --max-object-series cap",
     "label_values(garbage_audit_build_info, cluster)":
         "no `cluster` label in a single-Prometheus setup; the variable's All value (.*) still matches",
 }
@@ -94,6 +96,8 @@ def shorten_for(src, out, duration):
             if "for" in r:
                 r["for"] = duration
                 n += 1
+            if "keep_firing_for" in r:
+                r["keep_firing_for"] = duration
     with open(out, "w", encoding="utf-8") as f:
         yaml.safe_dump(doc, f, sort_keys=False, width=100000)
     print(f"{out}: {n} rules with for: {duration} (e2e copy; shipped rules unchanged)")
@@ -162,15 +166,53 @@ def wait_webhook(path, alert, status, timeout, conditions):
     return wait(timeout, probe, f"{alert} {status} {labels} {annotations} at the webhook")
 
 
-def not_firing(prom, alerts):
-    body = get_json(f"{prom}/api/v1/alerts")
-    firing = sorted({a["labels"]["alertname"] for a in body["data"]["alerts"]
-                     if a["state"] == "firing" and a["labels"]["alertname"] in alerts})
-    if firing:
-        print(f"unexpectedly firing: {firing}")
-        return 1
-    print(f"not firing: {', '.join(alerts)}")
+def not_firing(prom, seconds, alerts):
+    deadline = time.monotonic() + float(seconds)
+    samples = 0
+    while True:
+        body = get_json(f"{prom}/api/v1/alerts")
+        samples += 1
+        active = sorted({(a["labels"]["alertname"], a["state"]) for a in body["data"]["alerts"]
+                         if a["labels"]["alertname"] in alerts and a["state"] in ("pending", "firing")})
+        if active:
+            print(f"unexpectedly active: {active}")
+            return 1
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1)
+    print(f"neither pending nor firing in {samples} samples over {seconds}s: {', '.join(alerts)}")
     return 0
+
+
+def expect_empty(prom, expr):
+    res = instant(prom, expr)
+    if res:
+        print(f"{expr} returned {len(res)} series, e.g. {res[0]['metric']}")
+        return 1
+    print(f"{expr} -> no series")
+    return 0
+
+
+def label_values(prom, label, selector, wanted):
+    q = urllib.parse.urlencode({"match[]": selector})
+    body = get_json(f"{prom}/api/v1/label/{label}/values?{q}")
+    have = set(body.get("data") or [])
+    missing = [w for w in wanted if not w.startswith("!") and w not in have]
+    unwanted = [w[1:] for w in wanted if w.startswith("!") and w[1:] in have]
+    if missing or unwanted:
+        print(f"{label} values {sorted(have)}: missing {missing}, unwanted {unwanted}")
+        return 1
+    print(f"{label} values: {sorted(have)}")
+    return 0
+
+
+def servicemonitor_honor_labels(path):
+    with open(path, encoding="utf-8") as f:
+        sm = yaml.safe_load(f)
+    eps = (sm.get("spec") or {}).get("endpoints") or []
+    values = [ep.get("honorLabels") is True for ep in eps]
+    print("true" if values and all(values) else "false")
+    return 0 if values and all(values) else 1
 
 
 def dashboard_queries(prom):
@@ -217,8 +259,14 @@ def main(argv):
         return wait_query(*args)
     if cmd == "wait-webhook" and len(args) >= 4:
         return wait_webhook(args[0], args[1], args[2], args[3], args[4:])
-    if cmd == "not-firing" and len(args) >= 2:
-        return not_firing(args[0], args[1:])
+    if cmd == "not-firing" and len(args) >= 3:
+        return not_firing(args[0], args[1], args[2:])
+    if cmd == "expect-empty" and len(args) == 2:
+        return expect_empty(*args)
+    if cmd == "label-values" and len(args) >= 4:
+        return label_values(args[0], args[1], args[2], args[3:])
+    if cmd == "servicemonitor-honor-labels" and len(args) == 1:
+        return servicemonitor_honor_labels(args[0])
     if cmd == "dashboard-queries" and len(args) == 1:
         return dashboard_queries(args[0])
     print(__doc__)
