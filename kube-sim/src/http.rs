@@ -642,14 +642,7 @@ fn list(
         .list(&rt.storage_key(), ns)
         .into_iter()
         .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-        .map(|(k, o)| {
-            let key = if k.1.is_empty() {
-                k.2.clone()
-            } else {
-                format!("{}/{}", k.1, k.2)
-            };
-            (key, o)
-        })
+        .map(|(k, o)| (crate::store::list_key(k, ns), o))
         .collect();
     let keys: Vec<String> = filtered.iter().map(|(k, _)| k.clone()).collect();
     let page = paging::page(&keys, after.as_deref(), limit);

@@ -27,6 +27,7 @@ mod scenario;
 pub mod schemas;
 pub mod selectors;
 mod sha256;
+pub mod smp;
 mod state;
 pub mod status;
 pub mod store;

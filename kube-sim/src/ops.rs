@@ -281,6 +281,20 @@ pub fn update(
             "the name of the object ({new_name}) does not match the name on the URL ({name})"
         )));
     }
+    // A PUT body's metadata.uid is a storage precondition (rest.DefaultUpdatedObjectInfo):
+    // a different uid fails in GuaranteedUpdate before the resourceVersion is compared.
+    let body_uid = meta_str(&new, "uid");
+    if require_rv && !body_uid.is_empty() && body_uid != meta_str(&old, "uid") {
+        return Err(storage_precondition_error(
+            rt,
+            ns,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {body_uid}, UID in object meta: {}",
+                meta_str(&old, "uid")
+            ),
+        ));
+    }
     let new_rv = rv_of(&new);
     if new_rv.is_empty() {
         if require_rv && rt.is_crd && part == Part::Main {
@@ -437,7 +451,21 @@ pub fn patch(
         .cloned()
         .ok_or_else(|| ApiError::not_found(&rt.group_resource(), name))?;
     let current = present(old, rt);
-    let patched = patch::apply(&current, body, kind)?;
+    let patched = patch::apply_for(&current, body, kind, rt)?;
+    // A patch has no uid precondition; changing metadata.uid fails ObjectMeta update validation.
+    let (old_uid, new_uid) = (meta_str(&current, "uid"), meta_str(&patched, "uid"));
+    if new_uid != old_uid {
+        return Err(ApiError::invalid(
+            &rt.kind,
+            &rt.group,
+            name,
+            vec![FieldError::invalid(
+                "metadata.uid",
+                &serde_json::to_string(new_uid).unwrap_or_default(),
+                "field is immutable",
+            )],
+        ));
+    }
     update(state, rt, ns, name, patched, part, dry_run, false)
 }
 
@@ -750,6 +778,52 @@ mod tests {
         let e = update(&mut s, &rt, "ns", "d", stale, Part::Main, false, true).unwrap_err();
         assert_eq!(e.code, 409);
         assert_eq!(e.message, "Operation cannot be fulfilled on deployments.apps \"d\": the object has been modified; please apply your changes to the latest version and try again");
+    }
+
+    #[test]
+    fn uid_in_body_is_a_precondition_on_put_and_immutable_on_patch() {
+        let (mut s, reg) = setup();
+        let rt = reg.resolve("", "v1", "configmaps").unwrap();
+        let o = create(&mut s, &rt, "ns", json!({"metadata": {"name": "c"}}), "now", false).unwrap();
+        let uid = meta_str(&o, "uid").to_string();
+        let mut n = o.clone();
+        n["metadata"]["uid"] = json!("other");
+        n["data"] = json!({"a": "1"});
+        let e = update(&mut s, &rt, "ns", "c", n, Part::Main, false, true).unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+        assert_eq!(e.message, format!("Operation cannot be fulfilled on configmaps \"c\": StorageError: invalid object, Code: 4, Key: /registry/configmaps/ns/c, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: other, UID in object meta: {uid}"));
+        for (body, kind) in [
+            (&br#"{"metadata":{"uid":"other"}}"#[..], PatchType::Merge),
+            (&br#"{"metadata":{"uid":"other"}}"#[..], PatchType::StrategicMerge),
+            (
+                &br#"[{"op":"replace","path":"/metadata/uid","value":"other"}]"#[..],
+                PatchType::Json,
+            ),
+        ] {
+            let e = patch(&mut s, &rt, "ns", "c", body, kind, Part::Main, false).unwrap_err();
+            assert_eq!(e.code, 422, "{kind:?}");
+            assert_eq!(
+                e.message,
+                "ConfigMap \"c\" is invalid: metadata.uid: Invalid value: \"other\": field is immutable"
+            );
+        }
+        // resourceVersion in a patch body is an optimistic-concurrency precondition
+        let e = patch(
+            &mut s,
+            &rt,
+            "ns",
+            "c",
+            br#"{"metadata":{"resourceVersion":"1"}}"#,
+            PatchType::Merge,
+            Part::Main,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+        assert_eq!(
+            s.store.get("/configmaps", "ns", "c").unwrap()["metadata"]["uid"],
+            json!(uid)
+        );
     }
 
     #[test]

@@ -25,14 +25,14 @@ impl ContinueToken {
 
     pub fn encode(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE.encode(json)
+        // upstream: base64.RawURLEncoding (no padding)
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
     /// Decode; errors carry the apiserver's BadRequest wording.
     pub fn decode(s: &str) -> Result<ContinueToken, String> {
-        let bytes = base64::engine::general_purpose::URL_SAFE
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(s)
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(s))
             .map_err(|e| format!("continue key is not valid: {e}"))?;
         let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|e| format!("continue key is not valid: {e}"))?;
         if t.v != "meta.k8s.io/v1" {
@@ -96,7 +96,13 @@ mod tests {
         assert_eq!(d, t);
         assert_eq!(d.start_key(), "ns/b");
         assert!(ContinueToken::decode("not-base64!!").is_err());
-        assert!(ContinueToken::decode(&base64::engine::general_purpose::URL_SAFE.encode("{}")).is_err());
+        assert!(ContinueToken::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("{}")).is_err());
+        assert!(!t.encode().ends_with('='), "RawURLEncoding has no padding");
+        // key-string order: `app-2/…` < `app.x/…` < `app/…`
+        let keys: Vec<String> = ["app-2/a", "app/a", "app/b"].iter().map(|s| s.to_string()).collect();
+        let p1 = page(&keys, None, Some(1));
+        let p2 = page(&keys, p1.next_start.as_deref(), Some(1));
+        assert_eq!((p2.range.clone(), p2.remaining), (1..2, 1));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde_json::Value;
 pub enum PatchType {
     Merge,
     Json,
-    /// Approximated as a merge patch for built-in types; 415 for custom resources.
+    /// Strategic merge patch (`smp.rs`) for built-in types; 415 for custom resources.
     StrategicMerge,
     /// Server-side apply: not supported (415).
     Apply,
@@ -23,6 +23,33 @@ impl PatchType {
             _ => None,
         }
     }
+}
+
+/// Apply a patch for a resource type: strategic merge patch is real SMP for built-in kinds
+/// (custom resources are refused with 415 before this is called).
+pub fn apply_for(
+    doc: &Value,
+    body: &[u8],
+    kind: PatchType,
+    rt: &crate::registry::ResourceType,
+) -> Result<Value, ApiError> {
+    if kind != PatchType::StrategicMerge {
+        return apply(doc, body, kind);
+    }
+    let p: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    if !p.is_object() {
+        return Err(ApiError::bad_request(
+            "json: cannot unmarshal array into Go value of type map[string]interface {}",
+        ));
+    }
+    let b = crate::schemas::builtin();
+    let def = b.kind(&rt.group, &rt.version, &rt.kind).map(|k| k.name.as_str());
+    crate::smp::apply(doc, &p, def, b).map_err(|e| match e {
+        crate::smp::SmpError::BadRequest(m) => ApiError::bad_request(m),
+        crate::smp::SmpError::Unprocessable(_) => ApiError::generic_unprocessable(),
+        crate::smp::SmpError::Other(m) => ApiError::unknown(&m),
+    })
 }
 
 /// Apply a patch body to `doc`, with the apiserver's error mapping:
@@ -89,6 +116,8 @@ mod tests {
             err.message,
             "the server rejected our request due to an error in our request"
         );
+        // NewGenericServerResponse(..., isUnexpectedResponse=false): no causes
+        assert_eq!(err.details.unwrap(), serde_json::json!({}));
         let bad = apply(&doc, b"{not json", PatchType::Json).unwrap_err();
         assert_eq!(bad.code, 400);
     }

@@ -161,7 +161,10 @@ impl ApiError {
         )
     }
 
-    /// What `errors.NewGenericServerResponse(422, ...)` produces (e.g. a failed json-patch `test`).
+    /// What `errors.NewGenericServerResponse(422, "", GroupResource{}, "", serverMessage, 0, false)`
+    /// produces (e.g. a failed json-patch `test`). With `isUnexpectedResponse=false` the server
+    /// message is dropped: no `UnexpectedServerResponse` cause, `details: {}` (so kubectl prints
+    /// `The request is invalid: the server rejected our request due to an error in our request`).
     pub fn generic_unprocessable() -> Self {
         ApiError::new(
             422,
@@ -169,6 +172,11 @@ impl ApiError {
             "the server rejected our request due to an error in our request",
             Some(json!({})),
         )
+    }
+
+    /// A plain Go error returned by a handler (`ErrorToAPIStatus`: 500, no reason, the text).
+    pub fn unknown(message: &str) -> Self {
+        ApiError::new(500, "", message, None)
     }
 
     pub fn forbidden(gr: &GroupResource, name: &str, err: &str) -> Self {

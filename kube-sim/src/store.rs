@@ -64,6 +64,17 @@ pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// The key of an object relative to the etcd prefix of a list: `<ns>/<name>` for a cluster-wide
+/// list of a namespaced resource, `<name>` within one namespace or for cluster-scoped objects.
+/// Comparing these strings orders objects exactly as etcd orders the full keys.
+pub fn list_key(k: &Key, list_ns: Option<&str>) -> String {
+    if k.1.is_empty() || list_ns.is_some() {
+        k.2.clone()
+    } else {
+        format!("{}/{}", k.1, k.2)
+    }
+}
+
 impl Store {
     pub fn new() -> Store {
         let (tx, _) = broadcast::channel(4096);
@@ -103,13 +114,20 @@ impl Store {
             .get(&(storage.to_string(), ns.to_string(), name.to_string()))
     }
 
-    /// All objects of one storage key (optionally one namespace), in key order.
+    /// All objects of one storage key (optionally one namespace), in etcd key order: the order
+    /// of the key strings `/<prefix>/<ns>/<name>` (so `app-2/x` sorts before `app/x`, because
+    /// `-` < `/`), not the order of (namespace, name) pairs.
     pub fn list(&self, storage: &str, ns: Option<&str>) -> Vec<(&Key, &Value)> {
         let start = (storage.to_string(), ns.unwrap_or("").to_string(), String::new());
-        self.objects
+        let mut out: Vec<(&Key, &Value)> = self
+            .objects
             .range(start..)
             .take_while(|(k, _)| k.0 == storage && ns.is_none_or(|n| k.1 == n))
-            .collect()
+            .collect();
+        if ns.is_none() {
+            out.sort_by_cached_key(|(k, _)| list_key(k, None));
+        }
+        out
     }
 
     /// Storage keys that currently hold objects in a namespace.
@@ -219,5 +237,18 @@ mod tests {
         let all: Vec<_> = s.list("/pods", None).iter().map(|(k, _)| k.2.clone()).collect();
         assert_eq!(all, vec!["1", "9", "2"]);
         assert_eq!(s.list("/pods", Some("a")).len(), 2);
+    }
+
+    #[test]
+    fn cluster_wide_list_uses_key_string_order() {
+        let mut s = Store::new();
+        for (ns, n) in [("app", "a"), ("app-2", "a"), ("app", "b"), ("app.x", "a")] {
+            s.put("/pods", json!({"metadata": {"name": n, "namespace": ns}}));
+        }
+        let keys: Vec<String> = s.list("/pods", None).iter().map(|(k, _)| list_key(k, None)).collect();
+        assert_eq!(keys, vec!["app-2/a", "app.x/a", "app/a", "app/b"]);
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
     }
 }

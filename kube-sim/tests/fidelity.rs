@@ -1,0 +1,240 @@
+//! Fidelity fixes checked over the wire (raw HTTP and the real kubectl, isolated HOME).
+mod common;
+use common::{json, raw};
+use kube_sim::{start, SimConfig, SimHandle};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const JSON_CT: (&str, &str) = ("Content-Type", "application/json");
+
+async fn sim() -> SimHandle {
+    start(SimConfig {
+        namespace_controller_interval: Duration::from_millis(100),
+        gc_interval: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn post(sim: &SimHandle, path: &str, body: &str) -> Value {
+    let (code, _, b) = raw(sim.addr(), "POST", path, &[JSON_CT], body).await;
+    assert_eq!(code, 201, "POST {path}: {b}");
+    json(&b)
+}
+
+async fn ns(sim: &SimHandle, name: &str) {
+    post(
+        sim,
+        "/api/v1/namespaces",
+        &format!(r#"{{"metadata":{{"name":"{name}"}}}}"#),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cluster_wide_pages_follow_etcd_key_order() {
+    let sim = sim().await;
+    for n in ["app", "app-2"] {
+        ns(&sim, n).await;
+        for p in ["a", "b"] {
+            post(
+                &sim,
+                &format!("/api/v1/namespaces/{n}/configmaps"),
+                &format!(r#"{{"metadata":{{"name":"{p}"}}}}"#),
+            )
+            .await;
+        }
+    }
+    let mut seen = Vec::new();
+    let mut cont = String::new();
+    let mut first_remaining = None;
+    loop {
+        let path = format!("/api/v1/configmaps?limit=1&continue={cont}&fieldSelector=");
+        let path = path.replace("&fieldSelector=", "");
+        let (code, _, b) = raw(sim.addr(), "GET", &path, &[], "").await;
+        assert_eq!(code, 200, "{b}");
+        let v = json(&b);
+        for i in v["items"].as_array().unwrap() {
+            let ns = i["metadata"]["namespace"].as_str().unwrap();
+            if ns.starts_with("app") {
+                seen.push(format!("{ns}/{}", i["metadata"]["name"].as_str().unwrap()));
+            }
+        }
+        if first_remaining.is_none() {
+            first_remaining = v["metadata"]["remainingItemCount"].as_u64();
+        }
+        match v["metadata"]["continue"].as_str() {
+            Some(c) => {
+                assert!(!c.contains('='), "continue tokens are unpadded RawURLEncoding: {c}");
+                cont = c.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["app-2/a", "app-2/b", "app/a", "app/b"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn put_with_other_uid_is_a_precondition_conflict() {
+    let sim = sim().await;
+    let cm = post(
+        &sim,
+        "/api/v1/namespaces/default/configmaps",
+        r#"{"metadata":{"name":"c"}}"#,
+    )
+    .await;
+    let uid = cm["metadata"]["uid"].as_str().unwrap().to_string();
+    let mut body = cm.clone();
+    body["metadata"]["uid"] = "other".into();
+    let (code, _, b) = raw(
+        sim.addr(),
+        "PUT",
+        "/api/v1/namespaces/default/configmaps/c",
+        &[JSON_CT],
+        &body.to_string(),
+    )
+    .await;
+    assert_eq!(code, 409);
+    assert_eq!(json(&b)["message"], format!("Operation cannot be fulfilled on configmaps \"c\": StorageError: invalid object, Code: 4, Key: /registry/configmaps/default/c, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: other, UID in object meta: {uid}"));
+    let (code, _, b) = raw(
+        sim.addr(),
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/c",
+        &[("Content-Type", "application/merge-patch+json")],
+        r#"{"metadata":{"uid":"other"}}"#,
+    )
+    .await;
+    assert_eq!(code, 422, "{b}");
+    assert_eq!(
+        json(&b)["message"],
+        "ConfigMap \"c\" is invalid: metadata.uid: Invalid value: \"other\": field is immutable"
+    );
+    sim.shutdown().await;
+}
+
+struct Kubectl {
+    dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn new(sim: &SimHandle) -> Option<Kubectl> {
+        Command::new("kubectl").arg("version").arg("--client").output().ok()?;
+        let dir = tempfile::tempdir().unwrap();
+        sim.write_kubeconfig(&dir.path().join("config")).unwrap();
+        Some(Kubectl { dir })
+    }
+
+    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut child = Command::new("timeout")
+            .arg("60")
+            .arg("kubectl")
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env("KUBECONFIG", self.dir.path().join("config"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut sin = child.stdin.take().unwrap();
+        sin.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(sin);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_strategic_patches_on_builtins() {
+    let sim = sim().await;
+    let Some(k) = Kubectl::new(&sim) else {
+        eprintln!("kubectl not found; skipping");
+        return;
+    };
+    tokio::task::block_in_place(|| {
+        k.ok(&["create", "configmap", "f", "-n", "default"], None);
+        k.ok(
+            &[
+                "patch",
+                "configmap",
+                "f",
+                "-n",
+                "default",
+                "--type=merge",
+                "-p",
+                r#"{"metadata":{"finalizers":["a.io/x","b.io/y"]}}"#,
+            ],
+            None,
+        );
+        // strategic: a new finalizer is added to the list, not replacing it
+        k.ok(
+            &[
+                "patch",
+                "configmap",
+                "f",
+                "-n",
+                "default",
+                "--type=strategic",
+                "-p",
+                r#"{"metadata":{"finalizers":["c.io/z"]}}"#,
+            ],
+            None,
+        );
+        // what `kubectl edit` sends when one finalizer of several is removed
+        k.ok(
+            &["patch", "configmap", "f", "-n", "default", "--type=strategic", "-p",
+              r#"{"metadata":{"$setElementOrder/finalizers":["b.io/y","c.io/z"],"$deleteFromPrimitiveList/finalizers":["a.io/x"]}}"#],
+            None,
+        );
+        let v: Value =
+            serde_json::from_str(&k.ok(&["get", "configmap", "f", "-n", "default", "-o", "json"], None)).unwrap();
+        assert_eq!(v["metadata"]["finalizers"], serde_json::json!(["b.io/y", "c.io/z"]));
+        assert!(v["metadata"].get("$setElementOrder/finalizers").is_none());
+
+        // client-side apply re-apply of a changed built-in (SMP computed from last-applied)
+        let deploy = |image: &str, env: &str| {
+            format!(
+                r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"d","namespace":"default"}},
+                "spec":{{"selector":{{"matchLabels":{{"app":"d"}}}},"template":{{"metadata":{{"labels":{{"app":"d"}}}},
+                "spec":{{"containers":[{{"name":"main","image":"{image}","env":[{{"name":"A","value":"{env}"}}]}},{{"name":"side","image":"busybox"}}]}}}}}}}}"#
+            )
+        };
+        k.ok(&["apply", "-f", "-"], Some(&deploy("nginx:1", "1")));
+        // a field set by someone else survives the re-apply (it is not in last-applied)
+        k.ok(
+            &[
+                "patch",
+                "deployment",
+                "d",
+                "-n",
+                "default",
+                "--type=strategic",
+                "-p",
+                r#"{"spec":{"template":{"spec":{"containers":[{"name":"side","imagePullPolicy":"Always"}]}}}}"#,
+            ],
+            None,
+        );
+        k.ok(&["apply", "-f", "-"], Some(&deploy("nginx:2", "2")));
+        let v: Value =
+            serde_json::from_str(&k.ok(&["get", "deployment", "d", "-n", "default", "-o", "json"], None)).unwrap();
+        let cs = &v["spec"]["template"]["spec"]["containers"];
+        assert_eq!(cs[0]["name"], "main");
+        assert_eq!(cs[0]["image"], "nginx:2");
+        assert_eq!(cs[0]["env"], serde_json::json!([{"name": "A", "value": "2"}]));
+        assert_eq!(cs[1]["name"], "side");
+        assert_eq!(cs[1]["imagePullPolicy"], "Always");
+        assert_eq!(cs.as_array().unwrap().len(), 2);
+        assert_eq!(v["metadata"]["generation"], 3);
+        assert!(!v.to_string().contains("$setElementOrder"));
+    });
+    sim.shutdown().await;
+}
