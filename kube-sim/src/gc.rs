@@ -82,6 +82,49 @@ pub fn decide(lookups: &[(OwnerRef, OwnerLookup)]) -> Decision {
     }
 }
 
+/// Another owner of a dependent whose owner is being deleted in the foreground
+/// (`attemptToDeleteItem`'s classification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtherOwner {
+    /// Exists and is not deleting its dependents.
+    Solid,
+    /// Does not exist (or has another uid).
+    Dangling,
+    /// Exists and is being deleted with `foregroundDeletion`.
+    WaitingForDependentsDeletion,
+}
+
+/// What the GC does to a blocking dependent of an owner being deleted in the foreground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForegroundStep {
+    /// Another live owner remains: only the references to the deleting (and dangling) owners
+    /// are removed; the dependent stays.
+    RemoveReferences,
+    /// Delete the dependent: `Some("Foreground")` when it has dependents itself, else `None`
+    /// (its own finalizers/default policy: background).
+    Delete(Option<&'static str>),
+}
+
+/// Upstream's attemptToDeleteItem for a dependent of a foreground-deleting owner; `others` are
+/// its other owner references.
+pub fn foreground_dependent(others: &[OtherOwner], has_dependents: bool) -> ForegroundStep {
+    if others.contains(&OtherOwner::Solid) {
+        ForegroundStep::RemoveReferences
+    } else if has_dependents {
+        ForegroundStep::Delete(Some("Foreground"))
+    } else {
+        ForegroundStep::Delete(None)
+    }
+}
+
+/// Whether `obj` has a reference to `owner_uid` with `blockOwnerDeletion: true`.
+pub fn blocks_owner(obj: &Value, owner_uid: &str) -> bool {
+    obj["metadata"]["ownerReferences"].as_array().is_some_and(|refs| {
+        refs.iter()
+            .any(|r| r["uid"] == owner_uid && r["blockOwnerDeletion"] == true)
+    })
+}
+
 /// Look up one reference for a dependent living in `dep_ns` ("" = cluster-scoped).
 pub fn lookup(state: &State, registry: &Registry, dep_ns: &str, r: &OwnerRef) -> OwnerLookup {
     let Some(t) = registry.map_kind(&r.api_version, &r.kind) else {
@@ -167,20 +210,83 @@ pub fn run_pass(shared: &Shared) {
             .map(|(k, _)| k.clone())
             .collect();
         if fins.iter().any(|f| f == FOREGROUND) {
+            // processDeletingDependentsItem: only dependents with blockOwnerDeletion=true are
+            // worked on (and block); the others are collected as dangling once the owner is gone.
             for d in &dependents {
-                if let Some(t) = registry.by_storage_key(&d.0) {
-                    let opts = DeleteOptions {
-                        propagation: Some("Foreground".into()),
-                        ..Default::default()
+                let Some(t) = registry.by_storage_key(&d.0) else {
+                    continue;
+                };
+                let Some(dep) = state.store.get(&d.0, &d.1, &d.2).cloned() else {
+                    continue;
+                };
+                if !blocks_owner(&dep, &uid) || is_deleting(&dep) {
+                    continue;
+                }
+                let mut others = Vec::new();
+                let mut unresolvable = false;
+                for r in owner_refs(&dep).into_iter().filter(|r| r.uid != uid) {
+                    let l = lookup(&state, &registry, &d.1, &r);
+                    let o = match l {
+                        OwnerLookup::Unmappable | OwnerLookup::NamespacedOwnerOfClusterScoped => {
+                            unresolvable = true;
+                            break;
+                        }
+                        OwnerLookup::Absent => OtherOwner::Dangling,
+                        OwnerLookup::Present => {
+                            let t = registry.map_kind(&r.api_version, &r.kind);
+                            let ns = if t.as_ref().is_some_and(|t| t.namespaced) {
+                                d.1.as_str()
+                            } else {
+                                ""
+                            };
+                            let deleting_dependents = t
+                                .and_then(|t| state.store.get(&t.storage_key(), ns, &r.name))
+                                .is_some_and(|o| is_deleting(o) && finalizers(o).iter().any(|f| f == FOREGROUND));
+                            if deleting_dependents {
+                                OtherOwner::WaitingForDependentsDeletion
+                            } else {
+                                OtherOwner::Solid
+                            }
+                        }
                     };
-                    let _ = ops::delete(&mut state, &t, &d.1, &d.2, &opts, &now);
+                    others.push((r.uid.clone(), o));
+                }
+                if unresolvable {
+                    continue;
+                }
+                let dep_uid = meta_str(&dep, "uid").to_string();
+                let has_dependents = state
+                    .store
+                    .all()
+                    .any(|(_, o)| owner_refs(o).iter().any(|r| r.uid == dep_uid));
+                let others_kinds: Vec<OtherOwner> = others.iter().map(|(_, o)| *o).collect();
+                match foreground_dependent(&others_kinds, has_dependents) {
+                    ForegroundStep::RemoveReferences => {
+                        let drop: Vec<String> = std::iter::once(uid.clone())
+                            .chain(
+                                others
+                                    .iter()
+                                    .filter(|(_, o)| *o != OtherOwner::Solid)
+                                    .map(|(u, _)| u.clone()),
+                            )
+                            .collect();
+                        let mut new = dep.clone();
+                        if let Some(arr) = new["metadata"]["ownerReferences"].as_array_mut() {
+                            arr.retain(|r| !drop.iter().any(|u| r["uid"] == json!(u)));
+                        }
+                        let _ = ops::update(&mut state, &t, &d.1, &d.2, new, Part::Main, false, false);
+                    }
+                    ForegroundStep::Delete(policy) => {
+                        let opts = DeleteOptions {
+                            propagation: policy.map(str::to_string),
+                            ..Default::default()
+                        };
+                        let _ = ops::delete(&mut state, &t, &d.1, &d.2, &opts, &now);
+                    }
                 }
             }
-            let left = dependents
-                .iter()
-                .filter(|d| state.store.get(&d.0, &d.1, &d.2).is_some())
-                .count();
-            if left == 0 {
+            let blocking_left = state.store.all().any(|(_, o)| blocks_owner(o, &uid));
+            if !blocking_left {
                 remove_finalizer(&mut state, &registry, &key, FOREGROUND);
             }
         } else if fins.iter().any(|f| f == ORPHAN) {
@@ -254,6 +360,25 @@ mod tests {
             decide(&[(r("A"), OwnerLookup::Absent), (r("B"), OwnerLookup::Present)]),
             Decision::RemoveDangling(vec!["uid-A".into()])
         );
+    }
+
+    #[test]
+    fn foreground_keeps_dependents_with_another_live_owner() {
+        use OtherOwner::*;
+        assert_eq!(foreground_dependent(&[Solid], false), ForegroundStep::RemoveReferences);
+        assert_eq!(
+            foreground_dependent(&[Dangling, Solid], true),
+            ForegroundStep::RemoveReferences
+        );
+        assert_eq!(foreground_dependent(&[], false), ForegroundStep::Delete(None));
+        assert_eq!(foreground_dependent(&[Dangling], false), ForegroundStep::Delete(None));
+        assert_eq!(
+            foreground_dependent(&[WaitingForDependentsDeletion], true),
+            ForegroundStep::Delete(Some("Foreground"))
+        );
+        let dep = json!({"metadata": {"ownerReferences": [{"uid": "a", "blockOwnerDeletion": true}, {"uid": "b"}]}});
+        assert!(blocks_owner(&dep, "a"));
+        assert!(!blocks_owner(&dep, "b"));
     }
 
     #[test]

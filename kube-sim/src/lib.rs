@@ -70,6 +70,10 @@ pub struct SimConfig {
     pub compaction_window: Duration,
     /// Interval between watch BOOKMARK events (when the client allows them).
     pub bookmark_interval: Duration,
+    /// Ordered namespace deletion (KEP-5080, feature gate `OrderedNamespaceDeletion`): pods are
+    /// deleted first and other content waits while pods remain. Default true. Sources disagree
+    /// on the gate's default in 1.30–1.32 (backported on by default vs. off until 1.33).
+    pub ordered_namespace_deletion: bool,
 }
 
 impl Default for SimConfig {
@@ -85,6 +89,7 @@ impl Default for SimConfig {
             gc_interval: Duration::from_millis(500),
             compaction_window: Duration::from_secs(300),
             bookmark_interval: Duration::from_secs(5),
+            ordered_namespace_deletion: true,
         }
     }
 }
@@ -138,6 +143,7 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, Error> {
         namespace_controller_interval: config.namespace_controller_interval,
         gc_interval: config.gc_interval,
         bookmark_interval: config.bookmark_interval,
+        ordered_namespace_deletion: config.ordered_namespace_deletion,
     }));
     // state
     let now = shared.clock.now();

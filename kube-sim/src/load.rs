@@ -140,7 +140,11 @@ pub fn inject(state: &mut State, mut objects: Vec<Value>, now: jiff::Timestamp) 
         if rt.has_generation() && !meta.contains_key("generation") {
             meta.insert("generation".into(), json!(1));
         }
-        if meta.contains_key("deletionTimestamp") && !meta.contains_key("deletionGracePeriodSeconds") {
+        // namespaces are never given a deletionGracePeriodSeconds by their REST Delete
+        if meta.contains_key("deletionTimestamp")
+            && !meta.contains_key("deletionGracePeriodSeconds")
+            && rt.storage_key() != crate::state::NAMESPACE_STORAGE
+        {
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
         }
         if rt.storage_key() == CRD_STORAGE && obj["status"].is_null() {

@@ -37,6 +37,9 @@ struct Cli {
     /// Compaction window in seconds (continue tokens older than this expire with 410).
     #[arg(long, default_value_t = 300)]
     compaction_window_secs: u64,
+    /// Ordered namespace deletion (pods first); `--ordered-namespace-deletion=false` turns it off.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    ordered_namespace_deletion: bool,
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         namespace_controller_interval: std::time::Duration::from_millis(cli.controller_interval_ms),
         gc_interval: std::time::Duration::from_millis(cli.controller_interval_ms),
         compaction_window: std::time::Duration::from_secs(cli.compaction_window_secs),
+        ordered_namespace_deletion: cli.ordered_namespace_deletion,
         ..Default::default()
     };
     for e in &cli.error_rate {

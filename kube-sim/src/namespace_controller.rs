@@ -48,7 +48,8 @@ pub struct PassObservation {
     pub failed_group_versions: Vec<String>,
     /// Errors from deleting content, one per resource type.
     pub deletion_errors: Vec<String>,
-    /// Set when pods remain and other content was not touched (ordered deletion early return).
+    /// Set when pods remain and other content was not touched (ordered deletion early return);
+    /// the remaining pods and their finalizers are in `remaining`/`finalizers`.
     pub pods_remaining_early: bool,
     /// "<resource>.<group>" → remaining instances.
     pub remaining: BTreeMap<String, usize>,
@@ -73,7 +74,7 @@ pub fn failing_conditions(obs: &PassObservation) -> Vec<Condition> {
         let detail = obs
             .failed_group_versions
             .iter()
-            .map(|gv| format!("{gv}: the server is currently unable to handle the request"))
+            .map(|gv| format!("{gv}: stale GroupVersion discovery: {gv}"))
             .collect::<Vec<_>>()
             .join(", ");
         out.push(Condition {
@@ -103,9 +104,6 @@ pub fn failing_conditions(obs: &PassObservation) -> Vec<Condition> {
                 errors.len()
             ),
         });
-    }
-    if obs.pods_remaining_early {
-        return out;
     }
     let mut remaining: Vec<String> = obs
         .remaining
@@ -212,54 +210,67 @@ fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
         .filter(|t| t.namespaced && t.has_verb("delete") && t.has_verb("list"))
         .collect();
     let opts = DeleteOptions::default();
-    let delete_all = |state: &mut State, t: &crate::registry::ResourceType, obs: &mut PassObservation| {
-        let storage = t.storage_key();
-        let names: Vec<(String, bool)> = state
-            .store
-            .list(&storage, Some(&name))
-            .into_iter()
-            .map(|(k, o)| (k.2.clone(), is_deleting(o)))
-            .collect();
-        if names.is_empty() {
+    let ordered = shared.tunables().ordered_namespace_deletion;
+    // Storage keys whose deletion failed in this pass: not counted as remaining content
+    // (deleteAllContentForGroupVersionResource returns an error and no counts).
+    let mut errored: Vec<String> = Vec::new();
+    let delete_all =
+        |state: &mut State, t: &crate::registry::ResourceType, obs: &mut PassObservation, errored: &mut Vec<String>| {
+            let storage = t.storage_key();
+            let names: Vec<(String, bool)> = state
+                .store
+                .list(&storage, Some(&name))
+                .into_iter()
+                .map(|(k, o)| (k.2.clone(), is_deleting(o)))
+                .collect();
+            if names.is_empty() {
+                return;
+            }
+            if shared.faults.should_fail(&t.plural, &t.group) {
+                obs.deletion_errors.push(format!(
+                    "an error on the server (\"injected fault\") has prevented the request from succeeding (delete {})",
+                    t.group_resource().qualified()
+                ));
+                errored.push(storage);
+                return;
+            }
+            for (n, deleting) in names {
+                if !deleting {
+                    let _ = ops::delete(state, t, &name, &n, &opts, now);
+                }
+            }
+        };
+    let count = |state: &State, t: &crate::registry::ResourceType, obs: &mut PassObservation| {
+        let left = state.store.list(&t.storage_key(), Some(&name));
+        if left.is_empty() {
             return;
         }
-        if shared.faults.should_fail(&t.plural, &t.group) {
-            obs.deletion_errors.push(format!(
-                "an error on the server (\"injected fault\") has prevented the request from succeeding (delete {})",
-                t.group_resource().qualified()
-            ));
-            return;
-        }
-        for (n, deleting) in names {
-            if !deleting {
-                let _ = ops::delete(state, t, &name, &n, &opts, now);
+        obs.remaining.insert(format!("{}.{}", t.plural, t.group), left.len());
+        for (_, o) in left {
+            for f in finalizers(o) {
+                *obs.finalizers.entry(f).or_default() += 1;
             }
         }
     };
-    // Ordered namespace deletion: pods first.
-    if let Some(pods) = types.iter().find(|t| t.storage_key() == "/pods") {
-        delete_all(state, pods, &mut obs);
+    // Ordered namespace deletion (KEP-5080): pods first; while pods remain (e.g. held by a
+    // finalizer) they are reported as remaining content and nothing else is touched.
+    let pods = types.iter().find(|t| t.storage_key() == "/pods");
+    if let (true, Some(pods)) = (ordered, pods) {
+        delete_all(state, pods, &mut obs, &mut errored);
         if state.store.count_in_namespace("/pods", &name) > 0 {
             obs.pods_remaining_early = true;
-            obs.deletion_errors.push(format!(
-                "unexpected items still remain in namespace: {name} for gvr: /v1, Resource=pods"
-            ));
+            if !errored.iter().any(|e| e == "/pods") {
+                count(state, pods, &mut obs);
+            }
         }
     }
     if !obs.pods_remaining_early {
-        for t in types.iter().filter(|t| t.storage_key() != "/pods") {
-            delete_all(state, t, &mut obs);
+        for t in types.iter().filter(|t| !ordered || t.storage_key() != "/pods") {
+            delete_all(state, t, &mut obs, &mut errored);
         }
         for t in &types {
-            let left = state.store.list(&t.storage_key(), Some(&name));
-            if left.is_empty() {
-                continue;
-            }
-            obs.remaining.insert(format!("{}.{}", t.plural, t.group), left.len());
-            for (_, o) in left {
-                for f in finalizers(o) {
-                    *obs.finalizers.entry(f).or_default() += 1;
-                }
+            if !errored.contains(&t.storage_key()) {
+                count(state, t, &mut obs);
             }
         }
     }
@@ -319,7 +330,10 @@ mod tests {
         };
         let c = failing_conditions(&obs);
         assert_eq!(c[0].reason, "DiscoveryFailed");
-        assert_eq!(c[0].message, "Discovery failed for some groups, 1 failing: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: the server is currently unable to handle the request");
+        // kube-controller-manager 1.32 uses aggregated discovery: a failing aggregated
+        // group/version is reported as stale (legacy discovery: "…: the server is currently
+        // unable to handle the request")
+        assert_eq!(c[0].message, "Discovery failed for some groups, 1 failing: unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery: metrics.k8s.io/v1beta1");
         assert!(!obs.can_finalize());
         assert!(PassObservation::default().can_finalize());
     }
@@ -355,14 +369,23 @@ mod tests {
     }
 
     #[test]
-    fn pods_early_return_only_reports_failure() {
-        let obs = PassObservation {
+    fn pods_held_by_a_finalizer_are_remaining_content() {
+        let mut obs = PassObservation {
             pods_remaining_early: true,
-            deletion_errors: vec!["unexpected items still remain in namespace: x for gvr: /v1, Resource=pods".into()],
             ..Default::default()
         };
+        obs.remaining.insert("pods.".into(), 1);
+        obs.finalizers.insert("example.com/hold".into(), 1);
         let c = failing_conditions(&obs);
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[0].message, "Failed to delete all resource types, 1 remaining: unexpected items still remain in namespace: x for gvr: /v1, Resource=pods");
+        assert_eq!(c.len(), 2, "no ContentFailure: {c:?}");
+        assert_eq!(
+            c[0].message,
+            "Some resources are remaining: pods. has 1 resource instances"
+        );
+        assert_eq!(
+            c[1].message,
+            "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+        );
+        assert!(!obs.can_finalize());
     }
 }

@@ -585,6 +585,8 @@ pub fn delete(
                 fins.push(ORPHAN.into());
             }
         }
+        // explicit Background: deletionFinalizersForGarbageCollection removes both
+        Some("Background") => fins.retain(|f| f != FOREGROUND && f != ORPHAN),
         _ => {}
     }
     if fins.is_empty() {
@@ -607,6 +609,10 @@ pub fn delete(
         if !m.contains_key("deletionTimestamp") {
             m.insert("deletionTimestamp".into(), json!(now));
             m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            // rest.BeforeDelete → markAsDeleting: generation+1 when generation > 0
+            if let Some(g) = m.get("generation").and_then(Value::as_i64).filter(|g| *g > 0) {
+                m.insert("generation".into(), json!(g + 1));
+            }
         }
     }
     let obj = present(obj, rt);
@@ -657,9 +663,33 @@ fn delete_namespace(
     }
     let mut obj = old.clone();
     if !is_deleting(&obj) {
+        // namespace REST Delete: deletionTimestamp (no deletionGracePeriodSeconds), phase
+        // Terminating, and the orphan/foregroundDeletion finalizers per the propagation policy
+        // (shouldHaveOrphanFinalizer / shouldHaveDeleteDependentsFinalizer).
+        let mut fins = finalizers(&obj);
+        let policy = opts.propagation.as_deref();
+        let want_orphan = match policy {
+            Some(p) => p == "Orphan",
+            None => fins.iter().any(|f| f == ORPHAN),
+        };
+        let want_foreground = match policy {
+            Some(p) => p == "Foreground",
+            None => fins.iter().any(|f| f == FOREGROUND),
+        };
+        fins.retain(|f| f != ORPHAN && f != FOREGROUND);
+        if want_orphan {
+            fins.push(ORPHAN.into());
+        }
+        if want_foreground {
+            fins.push(FOREGROUND.into());
+        }
         let m = meta_mut(&mut obj);
         m.insert("deletionTimestamp".into(), json!(now));
-        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if fins.is_empty() {
+            m.remove("finalizers");
+        } else {
+            m.insert("finalizers".into(), json!(fins));
+        }
     }
     obj["status"]["phase"] = json!("Terminating");
     let obj = present(obj, rt);
@@ -905,6 +935,49 @@ mod tests {
         assert_eq!(e.code, 404); // default does not exist in this bare state
         let e = delete(&mut s, &nsrt, "", "ns", &DeleteOptions::default(), "t").unwrap_err();
         assert_eq!(e.code, 409);
+    }
+
+    #[test]
+    fn namespace_delete_honours_propagation_without_grace_period() {
+        let (mut s, reg) = setup();
+        let nsrt = reg.resolve("", "v1", "namespaces").unwrap();
+        let fg = DeleteOptions {
+            propagation: Some("Foreground".into()),
+            ..Default::default()
+        };
+        let d = delete(&mut s, &nsrt, "", "ns", &fg, "t").unwrap();
+        assert_eq!(finalizers(&d.body), vec![FOREGROUND.to_string()]);
+        assert!(d.body["metadata"].get("deletionGracePeriodSeconds").is_none());
+        assert!(d.body["metadata"].get("generation").is_none());
+    }
+
+    #[test]
+    fn background_strips_gc_finalizers_and_deletion_bumps_generation() {
+        let (mut s, reg) = setup();
+        let rt = reg.resolve("apps", "v1", "deployments").unwrap();
+        create(
+            &mut s,
+            &rt,
+            "ns",
+            json!({"metadata": {"name": "d", "finalizers": ["x.io/keep"]}}),
+            "now",
+            false,
+        )
+        .unwrap();
+        let orphan = DeleteOptions {
+            propagation: Some("Orphan".into()),
+            ..Default::default()
+        };
+        let d = delete(&mut s, &rt, "ns", "d", &orphan, "t").unwrap();
+        assert_eq!(finalizers(&d.body), vec!["x.io/keep".to_string(), ORPHAN.to_string()]);
+        assert_eq!(d.body["metadata"]["generation"], 2, "markAsDeleting bumps generation");
+        let bg = DeleteOptions {
+            propagation: Some("Background".into()),
+            ..Default::default()
+        };
+        let d = delete(&mut s, &rt, "ns", "d", &bg, "t2").unwrap();
+        assert_eq!(finalizers(&d.body), vec!["x.io/keep".to_string()]);
+        assert_eq!(d.body["metadata"]["generation"], 2, "only the first deletion bumps it");
     }
 
     #[test]

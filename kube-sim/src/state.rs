@@ -83,6 +83,7 @@ pub struct Tunables {
     pub namespace_controller_interval: Duration,
     pub gc_interval: Duration,
     pub bookmark_interval: Duration,
+    pub ordered_namespace_deletion: bool,
 }
 
 pub struct Shared {

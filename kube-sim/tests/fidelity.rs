@@ -238,3 +238,121 @@ async fn kubectl_strategic_patches_on_builtins() {
     });
     sim.shutdown().await;
 }
+
+async fn get(sim: &SimHandle, path: &str) -> (u16, Value) {
+    let (code, _, b) = raw(sim.addr(), "GET", path, &[], "").await;
+    (code, if b.is_empty() { Value::Null } else { json(&b) })
+}
+
+#[tokio::test]
+async fn foreground_deletion_keeps_dependents_with_another_live_owner() {
+    let sim = sim().await;
+    let base = "/api/v1/namespaces/default/configmaps";
+    let a = post(&sim, base, r#"{"metadata":{"name":"owner-a"}}"#).await;
+    let b = post(&sim, base, r#"{"metadata":{"name":"owner-b"}}"#).await;
+    let r = |o: &Value, block: bool| serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "name": o["metadata"]["name"], "uid": o["metadata"]["uid"], "blockOwnerDeletion": block});
+    let shared = serde_json::json!({"metadata": {"name": "shared", "ownerReferences": [r(&a, true), r(&b, false)]}});
+    post(&sim, base, &shared.to_string()).await;
+    let only = serde_json::json!({"metadata": {"name": "only-a", "ownerReferences": [r(&a, true)]}});
+    post(&sim, base, &only.to_string()).await;
+    let (code, _, body) = raw(
+        sim.addr(),
+        "DELETE",
+        &format!("{base}/owner-a"),
+        &[JSON_CT],
+        r#"{"propagationPolicy":"Foreground"}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ca, _) = get(&sim, &format!("{base}/owner-a")).await;
+        if ca == 404 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "owner-a not deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&sim, &format!("{base}/only-a")).await.0, 404);
+    let (code, shared) = get(&sim, &format!("{base}/shared")).await;
+    assert_eq!(code, 200, "a dependent with another live owner is not deleted");
+    let refs = shared["metadata"]["ownerReferences"].as_array().unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0]["name"], "owner-b");
+    sim.shutdown().await;
+}
+
+async fn conditions_when(sim: &SimHandle, ns: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = get(sim, &format!("/api/v1/namespaces/{ns}")).await;
+        if pred(&v) {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn cond<'a>(ns: &'a Value, t: &str) -> &'a Value {
+    ns["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == t))
+        .unwrap_or(&Value::Null)
+}
+
+async fn stuck_pod_namespace(ordered: bool) -> (SimHandle, Value) {
+    let sim = start(SimConfig {
+        namespace_controller_interval: Duration::from_millis(100),
+        gc_interval: Duration::from_millis(100),
+        ordered_namespace_deletion: ordered,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ns(&sim, "held").await;
+    post(
+        &sim,
+        "/api/v1/namespaces/held/pods",
+        r#"{"metadata":{"name":"p","finalizers":["example.com/hold"]},"spec":{"containers":[{"name":"c","image":"x"}]}}"#,
+    )
+    .await;
+    post(
+        &sim,
+        "/api/v1/namespaces/held/configmaps",
+        r#"{"metadata":{"name":"cm"}}"#,
+    )
+    .await;
+    let (code, _, b) = raw(sim.addr(), "DELETE", "/api/v1/namespaces/held", &[], "").await;
+    assert_eq!(code, 200, "{b}");
+    assert!(json(&b)["metadata"].get("deletionGracePeriodSeconds").is_none());
+    let v = conditions_when(&sim, "held", |v| {
+        cond(v, "NamespaceFinalizersRemaining")["status"] == "True"
+    })
+    .await;
+    (sim, v)
+}
+
+#[tokio::test]
+async fn pods_held_by_finalizers_are_remaining_content_not_a_failure() {
+    let (sim, v) = stuck_pod_namespace(true).await;
+    assert_eq!(
+        cond(&v, "NamespaceContentRemaining")["message"],
+        "Some resources are remaining: pods. has 1 resource instances"
+    );
+    assert_eq!(
+        cond(&v, "NamespaceFinalizersRemaining")["message"],
+        "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"
+    );
+    assert_eq!(cond(&v, "NamespaceDeletionContentFailure")["status"], "False");
+    // ordered deletion: the ConfigMap waits for the pods
+    assert_eq!(get(&sim, "/api/v1/namespaces/held/configmaps/cm").await.0, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn ordered_namespace_deletion_can_be_turned_off() {
+    let (sim, _) = stuck_pod_namespace(false).await;
+    assert_eq!(get(&sim, "/api/v1/namespaces/held/configmaps/cm").await.0, 404);
+    sim.shutdown().await;
+}
