@@ -622,6 +622,68 @@ fn list(
     };
     let state = shared.lock();
     let current = state.store.current_rv();
+    // ListOptions validation (ValidateListOptions → 422 Invalid ListOptions.meta.k8s.io) and the
+    // storage layer's resourceVersion rules.
+    let rv = ctx.query.get("resourceVersion").cloned().unwrap_or_default();
+    let rvm = ctx.query.get("resourceVersionMatch").cloned().unwrap_or_default();
+    let cont = ctx.query.get("continue").cloned().unwrap_or_default();
+    if !rvm.is_empty() {
+        let mut errs = Vec::new();
+        if rv.is_empty() {
+            errs.push(crate::status::FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if !cont.is_empty() {
+            errs.push(crate::status::FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if rvm != "Exact" && rvm != "NotOlderThan" {
+            errs.push(crate::status::FieldError {
+                reason: "FieldValueNotSupported",
+                field: "resourceVersionMatch".into(),
+                body: format!("Unsupported value: {rvm:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""),
+            });
+        }
+        if rvm == "Exact" && rv == "0" {
+            errs.push(crate::status::FieldError::forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(ApiError::invalid("ListOptions", "meta.k8s.io", "", errs));
+        }
+    }
+    if !cont.is_empty() && !rv.is_empty() && rv != "0" {
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
+    }
+    let limit = if rv == "0" { None } else { limit }; // served from the watch cache: whole list
+    if !rv.is_empty() && rv != "0" {
+        let n: u64 = rv
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv}")))?;
+        if n > current {
+            return Err(ApiError::new(
+                504,
+                "Timeout",
+                format!("Timeout: Too large resource version: {n}, current: {current}"),
+                Some(
+                    json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+                ),
+            ));
+        }
+        if rvm == "Exact" && n < state.store.compacted_rv() {
+            return Err(ApiError::expired(
+                "The resourceVersion for the provided list is too old.",
+            ));
+        }
+    }
     let mut token_rv = current as i64;
     let mut after: Option<String> = None;
     if let Some(c) = ctx.query.get("continue").filter(|c| !c.is_empty()) {

@@ -410,10 +410,12 @@ pub fn update(
         return Ok(result);
     }
     if is_deleting(&result) && finalizers(&result).is_empty() && storage != NAMESPACE_STORAGE {
-        // last finalizer removed from a deleting object: it goes away
-        let stored = state.put(&storage, result);
-        state.remove(&storage, ns, name);
-        return Ok(stored);
+        // Last finalizer removed from a deleting object: upstream's tryUpdate aborts with
+        // errEmptiedFinalizers and deleteWithoutFinalizers deletes the stored object. No MODIFIED
+        // is written; the DELETED event (and the answer) carry the last stored state, which
+        // still lists the finalizer, at the deletion's resourceVersion.
+        let removed = state.remove(&storage, ns, name).map(|o| present(o, rt));
+        return Ok(removed.unwrap_or(result));
     }
     Ok(state.put(&storage, result))
 }
@@ -914,6 +916,16 @@ mod tests {
         )
         .unwrap();
         assert!(s.store.get("/configmaps", "ns", "f").is_none());
+        // only a DELETED event, no MODIFIED, for the finalizer removal
+        let last = s.store.events_since(0).unwrap();
+        let last = last.last().unwrap();
+        assert_eq!(last.event, crate::store::EventType::Deleted);
+        let prev = &s.store.events_since(0).unwrap()[s.store.events_since(0).unwrap().len() - 2];
+        assert!(
+            prev.event != crate::store::EventType::Modified
+                || is_deleting(&prev.object) && !finalizers(&prev.object).is_empty()
+        );
+        assert_eq!(finalizers(&last.object), vec!["a/b".to_string()]);
     }
 
     #[test]

@@ -356,3 +356,43 @@ async fn ordered_namespace_deletion_can_be_turned_off() {
     assert_eq!(get(&sim, "/api/v1/namespaces/held/configmaps/cm").await.0, 404);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn list_resource_version_rules() {
+    let sim = sim().await;
+    for n in ["a", "b", "c"] {
+        post(
+            &sim,
+            "/api/v1/namespaces/default/configmaps",
+            &format!(r#"{{"metadata":{{"name":"{n}"}}}}"#),
+        )
+        .await;
+    }
+    let base = "/api/v1/namespaces/default/configmaps";
+    let (_, v) = get(&sim, &format!("{base}?limit=1")).await;
+    let c = v["metadata"]["continue"].as_str().unwrap().to_string();
+    let (code, v) = get(&sim, &format!("{base}?limit=1&continue={c}&resourceVersion=5")).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        v["message"],
+        "specifying resource version is not allowed when using continue"
+    );
+    let (code, v) = get(&sim, &format!("{base}?resourceVersionMatch=NotOlderThan")).await;
+    assert_eq!(code, 422);
+    assert_eq!(v["message"], "ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided");
+    let (code, _) = get(&sim, &format!("{base}?resourceVersion=1&resourceVersionMatch=Bogus")).await;
+    assert_eq!(code, 422);
+    let (code, v) = get(&sim, &format!("{base}?resourceVersion=999999")).await;
+    assert_eq!(code, 504);
+    assert_eq!(v["reason"], "Timeout");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Timeout: Too large resource version: 999999, current: "));
+    assert_eq!(v["details"]["causes"][0]["reason"], "ResourceVersionTooLarge");
+    let (code, v) = get(&sim, &format!("{base}?resourceVersion=0&limit=1")).await;
+    assert_eq!(code, 200);
+    assert_eq!(v["items"].as_array().unwrap().len(), 3, "rv=0 ignores limit");
+    assert!(v["metadata"].get("continue").is_none());
+    sim.shutdown().await;
+}
