@@ -396,3 +396,126 @@ async fn list_resource_version_rules() {
     assert!(v["metadata"].get("continue").is_none());
     sim.shutdown().await;
 }
+
+const AGG_ACCEPT: (&str, &str) = (
+    "Accept",
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+);
+
+fn available(o: &Value) -> Value {
+    o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn apiservices_created_through_the_api_drive_discovery() {
+    let sim = sim().await;
+    let base = "/apis/apiregistration.k8s.io/v1/apiservices";
+    // A non-Local APIService whose Service is missing; the client-written status is overwritten.
+    post(
+        &sim,
+        base,
+        r#"{"metadata":{"name":"v1.example.com"},"spec":{"group":"example.com","version":"v1",
+            "groupPriorityMinimum":100,"versionPriority":100,"insecureSkipTLSVerify":true,
+            "service":{"name":"ex","namespace":"default","port":443}},
+            "status":{"conditions":[{"type":"Available","status":"True","reason":"Passed","message":"all checks passed"}]}}"#,
+    )
+    .await;
+    let (code, o) = get(&sim, &format!("{base}/v1.example.com")).await;
+    assert_eq!(code, 200);
+    let a = available(&o);
+    assert_eq!(a["status"], "False", "{o}");
+    assert_eq!(a["reason"], "ServiceNotFound");
+    assert_eq!(a["message"], r#"service/ex in "default" is not present"#);
+    let (code, _, body) = raw(sim.addr(), "GET", "/apis/example.com/v1", &[], "").await;
+    assert_eq!((code, body.as_str()), (503, "service unavailable\n"));
+    let (code, _, body) = raw(sim.addr(), "GET", "/apis/example.com/v1/things", &[], "").await;
+    assert_eq!((code, body.as_str()), (503, "service unavailable\n"));
+    let (_, apis) = get(&sim, "/apis").await;
+    assert!(apis["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g["name"] == "example.com"));
+    let (_, _, body) = raw(sim.addr(), "GET", "/apis", &[AGG_ACCEPT], "").await;
+    let agg = json(&body);
+    let g = agg["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["metadata"]["name"] == "example.com")
+        .cloned()
+        .expect("listed in aggregated discovery");
+    assert_eq!(g["versions"][0]["freshness"], "Stale");
+    // a status written by a client is overwritten by the availability controller
+    let mut o2 = o.clone();
+    o2["status"]["conditions"] =
+        serde_json::json!([{"type":"Available","status":"True","reason":"Passed","message":"x"}]);
+    let (code, _, b) = raw(
+        sim.addr(),
+        "PUT",
+        &format!("{base}/v1.example.com/status"),
+        &[JSON_CT],
+        &o2.to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
+    let (_, o) = get(&sim, &format!("{base}/v1.example.com")).await;
+    assert_eq!(available(&o)["reason"], "ServiceNotFound");
+    // the Service appears without Endpoints
+    post(
+        &sim,
+        "/api/v1/namespaces/default/services",
+        r#"{"metadata":{"name":"ex"},"spec":{"ports":[{"name":"https","port":443}]}}"#,
+    )
+    .await;
+    let (_, o) = get(&sim, &format!("{base}/v1.example.com")).await;
+    assert_eq!(available(&o)["reason"], "EndpointsNotFound");
+    assert_eq!(
+        available(&o)["message"],
+        r#"cannot find endpoints for service/ex in "default""#
+    );
+    // the namespace controller sees the failing group/version
+    ns(&sim, "doomed").await;
+    let (code, _, _) = raw(sim.addr(), "DELETE", "/api/v1/namespaces/doomed", &[], "").await;
+    assert_eq!(code, 200);
+    let n = conditions_when(&sim, "doomed", |v| {
+        cond(v, "NamespaceDeletionDiscoveryFailure")["status"] == "True"
+    })
+    .await;
+    assert!(cond(&n, "NamespaceDeletionDiscoveryFailure")["message"]
+        .as_str()
+        .unwrap()
+        .contains("example.com/v1"));
+    // a Local APIService is available
+    post(
+        &sim,
+        base,
+        r#"{"metadata":{"name":"v1.apps"},"spec":{"group":"apps","version":"v1","groupPriorityMinimum":17800,"versionPriority":15}}"#,
+    )
+    .await;
+    let (_, o) = get(&sim, &format!("{base}/v1.apps")).await;
+    assert_eq!(available(&o)["status"], "True");
+    assert_eq!(available(&o)["reason"], "Local");
+    assert_eq!(get(&sim, "/apis/apps/v1").await.0, 200);
+    // deleting the APIService removes the group/version; the namespace then goes away
+    let (code, _, _) = raw(sim.addr(), "DELETE", &format!("{base}/v1.example.com"), &[], "").await;
+    assert_eq!(code, 200);
+    let (code, _, body) = raw(sim.addr(), "GET", "/apis/example.com/v1", &[], "").await;
+    assert_eq!((code, body.as_str()), (404, "404 page not found\n"));
+    let (_, apis) = get(&sim, "/apis").await;
+    assert!(apis["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["name"] != "example.com"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while get(&sim, "/api/v1/namespaces/doomed").await.0 != 404 {
+        assert!(tokio::time::Instant::now() < deadline, "namespace not finalized");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sim.shutdown().await;
+}
