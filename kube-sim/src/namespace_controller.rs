@@ -284,12 +284,17 @@ fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
     updated["status"]["conditions"] = Value::Array(merged);
     if obs.can_finalize() {
         let rest: Vec<String> = spec_fins.into_iter().filter(|f| f != "kubernetes").collect();
-        updated["spec"]["finalizers"] = json!(rest);
         if rest.is_empty() && finalizers(&updated).is_empty() {
-            state.put(NAMESPACE_STORAGE, updated);
+            // UpdateStatus (conditions), then PUT finalize, which deletes the namespace at once
+            // (ShouldDeleteNamespaceDuringUpdate): the DELETED event carries the last stored
+            // state, still listing the `kubernetes` finalizer.
+            if updated != current {
+                state.put(NAMESPACE_STORAGE, updated);
+            }
             state.remove(NAMESPACE_STORAGE, "", &name);
             return;
         }
+        updated["spec"]["finalizers"] = json!(rest);
     }
     if updated != current {
         state.put(NAMESPACE_STORAGE, updated);

@@ -409,7 +409,10 @@ pub fn update(
     if dry_run {
         return Ok(result);
     }
-    if is_deleting(&result) && finalizers(&result).is_empty() && storage != NAMESPACE_STORAGE {
+    // ShouldDeleteDuringUpdate (namespaces: ShouldDeleteNamespaceDuringUpdate, which also needs
+    // an empty spec.finalizers — on every namespace store: main, status and finalize).
+    let spec_fins_empty = result["spec"]["finalizers"].as_array().is_none_or(|a| a.is_empty());
+    if is_deleting(&old) && finalizers(&result).is_empty() && (storage != NAMESPACE_STORAGE || spec_fins_empty) {
         // Last finalizer removed from a deleting object: upstream's tryUpdate aborts with
         // errEmptiedFinalizers and deleteWithoutFinalizers deletes the stored object. No MODIFIED
         // is written; the DELETED event (and the answer) carry the last stored state, which

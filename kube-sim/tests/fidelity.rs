@@ -519,3 +519,51 @@ async fn apiservices_created_through_the_api_drive_discovery() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn finalize_emptying_spec_finalizers_deletes_the_namespace_at_once() {
+    let sim = start(SimConfig {
+        namespace_controller_interval: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ns(&sim, "fin").await;
+    let (code, _, body) = raw(sim.addr(), "DELETE", "/api/v1/namespaces/fin", &[], "").await;
+    assert_eq!(code, 200, "{body}");
+    let deleting = json(&body);
+    let rv = deleting["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    assert_eq!(deleting["spec"]["finalizers"], serde_json::json!(["kubernetes"]));
+    let mut put = deleting.clone();
+    put["spec"]["finalizers"] = serde_json::json!([]);
+    let (code, _, body) = raw(
+        sim.addr(),
+        "PUT",
+        "/api/v1/namespaces/fin/finalize",
+        &[JSON_CT],
+        &put.to_string(),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["kind"], "Namespace");
+    assert_eq!(answer["metadata"]["name"], "fin");
+    assert_eq!(
+        get(&sim, "/api/v1/namespaces/fin").await.0,
+        404,
+        "deleted synchronously"
+    );
+    let (_, _, events) = raw(
+        sim.addr(),
+        "GET",
+        &format!("/api/v1/namespaces?watch=true&resourceVersion={rv}&timeoutSeconds=1"),
+        &[],
+        "",
+    )
+    .await;
+    let evs: Vec<Value> = events.lines().filter(|l| !l.trim().is_empty()).map(json).collect();
+    assert_eq!(evs.len(), 1, "{events}");
+    assert_eq!(evs[0]["type"], "DELETED");
+    assert_eq!(evs[0]["object"]["metadata"]["name"], "fin");
+    sim.shutdown().await;
+}
