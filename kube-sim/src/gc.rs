@@ -6,6 +6,7 @@ use crate::registry::Registry;
 use crate::state::{Shared, State, CRD_STORAGE};
 use crate::store::{meta_str, Key};
 use serde_json::{json, Value};
+use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnerRef {
@@ -151,6 +152,46 @@ fn remove_finalizer(state: &mut State, registry: &Registry, key: &Key, finalizer
     let rest: Vec<String> = finalizers(&obj).into_iter().filter(|f| f != finalizer).collect();
     new["metadata"]["finalizers"] = json!(rest);
     let _ = ops::update(state, &t, &key.1, &key.2, new, Part::Main, false, false);
+}
+
+/// Whether a CRD (or any object with `status.conditions`) has condition `type` with status True.
+pub fn crd_condition_true(obj: &Value, type_: &str) -> bool {
+    obj["status"]["conditions"]
+        .as_array()
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == type_ && c["status"] == "True"))
+}
+
+/// lastTransitionTime of a CRD's `Terminating=True` condition.
+fn terminating_since(crd: &Value) -> Option<jiff::Timestamp> {
+    let c = crd["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Terminating" && c["status"] == "True")?;
+    jiff::Timestamp::from_str(c["lastTransitionTime"].as_str()?).ok()
+}
+
+/// apiextensions' SetCRDCondition + UpdateStatus: lastTransitionTime changes only when the
+/// status flips; nothing is written when the condition is unchanged.
+fn set_crd_condition(state: &mut State, key: &Key, status: &str, reason: &str, message: &str, now: &str) {
+    let Some(old) = state.store.get(&key.0, &key.1, &key.2).cloned() else {
+        return;
+    };
+    let mut new = old.clone();
+    let mut conds = new["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let ltt = conds
+        .iter()
+        .find(|c| c["type"] == "Terminating" && c["status"] == status)
+        .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string))
+        .unwrap_or_else(|| now.to_string());
+    let cond = json!({"type": "Terminating", "status": status, "lastTransitionTime": ltt, "reason": reason, "message": message});
+    match conds.iter_mut().find(|c| c["type"] == "Terminating") {
+        Some(c) => *c = cond,
+        None => conds.push(cond),
+    }
+    new["status"]["conditions"] = Value::Array(conds);
+    if new != old {
+        state.put(&key.0, new);
+    }
 }
 
 /// One GC pass over all objects.
@@ -313,12 +354,36 @@ pub fn run_pass(shared: &Shared) {
                 .into_iter()
                 .map(|(k, _)| k.clone())
                 .collect();
+            if !crd_condition_true(&owner, "Established") {
+                set_crd_condition(
+                    &mut state,
+                    &key,
+                    "False",
+                    "NeverEstablished",
+                    "resource was never established",
+                    &now,
+                );
+                remove_finalizer(&mut state, &registry, &key, CRD_CLEANUP_FINALIZER);
+                continue;
+            }
+            // crd_finalizer.go: Terminating=True InstanceDeletionInProgress before deleting;
+            // when instances remain after its one-minute poll, InstanceDeletionCheck.
+            let (reason, message) = match terminating_since(&owner).zip(jiff::Timestamp::from_str(&now).ok()) {
+                Some((since, now_t)) if !instances.is_empty() && now_t.duration_since(since).as_secs() >= 60 => (
+                    "InstanceDeletionCheck",
+                    "could not confirm zero CustomResources remaining: timed out waiting for the condition",
+                ),
+                _ => ("InstanceDeletionInProgress", "CustomResource deletion is in progress"),
+            };
+            set_crd_condition(&mut state, &key, "True", reason, message, &now);
             if let Some(t) = registry.by_storage_key(&storage) {
                 for i in &instances {
                     let _ = ops::delete(&mut state, &t, &i.1, &i.2, &DeleteOptions::default(), &now);
                 }
             }
             if state.store.list(&storage, None).is_empty() {
+                // Terminating=False InstanceDeletionCompleted and the finalizer removal are one
+                // UpdateStatus that deletes the CRD: the DELETED event shows the last stored state.
                 remove_finalizer(&mut state, &registry, &key, CRD_CLEANUP_FINALIZER);
             }
         }

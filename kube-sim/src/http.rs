@@ -397,6 +397,12 @@ async fn resource_request(
         }
         (&Method::POST, None) => {
             verb_check(&rt, "create", None)?;
+            // crdHandler.serveResource: no creates once the CRD's Terminating condition is True
+            if crd_of(&shared, &rt).is_some_and(|crd| crate::gc::crd_condition_true(&crd, "Terminating")) {
+                let mut e = ApiError::method_not_allowed(&rt.group_resource(), "create");
+                e.message = "create not allowed while custom resource definition is terminating".into();
+                return Err(e);
+            }
             if rt.namespaced && rp.namespace.is_none() {
                 return Err(ApiError::resource_not_found());
             }

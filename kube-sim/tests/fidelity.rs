@@ -567,3 +567,91 @@ async fn finalize_emptying_spec_finalizers_deletes_the_namespace_at_once() {
     assert_eq!(evs[0]["object"]["metadata"]["name"], "fin");
     sim.shutdown().await;
 }
+
+async fn wait_for(sim: &SimHandle, path: &str, pred: impl Fn(u16, &Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, v) = get(sim, path).await;
+        if pred(code, &v) {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out on {path}: {code} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn terminating_crd_condition_and_create_refused() {
+    let sim = sim().await;
+    let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    post(
+        &sim,
+        crds,
+        r#"{"metadata":{"name":"widgets.example.io"},"spec":{"group":"example.io","scope":"Namespaced",
+            "names":{"plural":"widgets","singular":"widget","kind":"Widget"},
+            "versions":[{"name":"v1","served":true,"storage":true,
+              "schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}}"#,
+    )
+    .await;
+    let base = "/apis/example.io/v1/namespaces/default/widgets";
+    post(
+        &sim,
+        base,
+        r#"{"metadata":{"name":"held","finalizers":["example.io/hold"]}}"#,
+    )
+    .await;
+    let (code, _, b) = raw(sim.addr(), "DELETE", &format!("{crds}/widgets.example.io"), &[], "").await;
+    assert_eq!(code, 200, "{b}");
+    let term = |v: &Value| {
+        v["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Terminating"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let crd = wait_for(&sim, &format!("{crds}/widgets.example.io"), |_, v| {
+        term(v)["status"] == "True"
+    })
+    .await;
+    assert_eq!(term(&crd)["reason"], "InstanceDeletionInProgress");
+    assert_eq!(term(&crd)["message"], "CustomResource deletion is in progress");
+    // the held instance is being deleted
+    let (_, held) = get(&sim, &format!("{base}/held")).await;
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+    let (code, _, b) = raw(sim.addr(), "POST", base, &[JSON_CT], r#"{"metadata":{"name":"new"}}"#).await;
+    assert_eq!(code, 405, "{b}");
+    let s = json(&b);
+    assert_eq!(s["reason"], "MethodNotAllowed");
+    assert_eq!(
+        s["message"],
+        "create not allowed while custom resource definition is terminating"
+    );
+    assert_eq!(
+        s["details"],
+        serde_json::json!({"group": "example.io", "kind": "widgets"})
+    );
+    // after upstream's one-minute poll the instances are still there
+    sim.advance_clock(Duration::from_secs(61));
+    let crd = wait_for(&sim, &format!("{crds}/widgets.example.io"), |_, v| {
+        term(v)["reason"] == "InstanceDeletionCheck"
+    })
+    .await;
+    assert_eq!(
+        term(&crd)["message"],
+        "could not confirm zero CustomResources remaining: timed out waiting for the condition"
+    );
+    let (code, _, b) = raw(
+        sim.addr(),
+        "PATCH",
+        &format!("{base}/held"),
+        &[("Content-Type", "application/merge-patch+json")],
+        r#"{"metadata":{"finalizers":null}}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{b}");
+    wait_for(&sim, &format!("{crds}/widgets.example.io"), |c, _| c == 404).await;
+    sim.shutdown().await;
+}
