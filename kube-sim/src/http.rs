@@ -283,7 +283,7 @@ fn verb_check(rt: &ResourceType, verb: &str, sub: Option<&str>) -> Result<(), Ap
     if allowed {
         Ok(())
     } else {
-        Err(ApiError::method_not_allowed(&rt.group_resource(), verb))
+        Err(ApiError::method_not_routed())
     }
 }
 
@@ -498,7 +498,7 @@ async fn resource_request(
         (&Method::DELETE, Some(name)) => {
             verb_check(&rt, "delete", sub)?;
             if sub.is_some() {
-                return Err(ApiError::method_not_allowed(&rt.group_resource(), "delete"));
+                return Err(ApiError::method_not_routed());
             }
             let opts = delete_options(&ctx)?;
             let mut state = shared.lock();
@@ -506,10 +506,7 @@ async fn resource_request(
             drop(state);
             ok(&out.body)
         }
-        _ => Err(ApiError::method_not_allowed(
-            &rt.group_resource(),
-            &ctx.method.to_string().to_lowercase(),
-        )),
+        _ => Err(ApiError::method_not_routed()),
     }
 }
 

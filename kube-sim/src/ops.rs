@@ -172,7 +172,9 @@ pub fn create(
     if name.is_empty() && !generate.is_empty() {
         name = validation::generate_name(&generate);
     }
-    check_terminating_namespace(state, rt, ns, &name)?;
+    // NamespaceLifecycle admission runs before the name is generated: a generateName create
+    // is refused with an empty name.
+    check_terminating_namespace(state, rt, ns, meta_str(&obj, "name"))?;
     if name.is_empty() {
         return Err(ApiError::invalid(
             &rt.kind,
@@ -298,8 +300,10 @@ pub fn update(
     let new_rv = rv_of(&new);
     if new_rv.is_empty() {
         if require_rv && rt.is_crd && part == Part::Main {
+            // genericregistry.Store.Update: NewInvalid(GroupKind{Group, Kind: <resource>}, …)
+            // with the uint64 0 formatted by field.Error as %#v (`0x0`).
             return Err(ApiError::invalid(
-                &rt.kind,
+                &rt.plural,
                 &rt.group,
                 name,
                 vec![FieldError::invalid(

@@ -192,6 +192,19 @@ impl ApiError {
         ApiError::new(400, "BadRequest", message, None)
     }
 
+    /// A request whose method has no route (go-restful answers 405 and the apiserver's
+    /// `serviceErrorHandler` wraps it with `NewGenericServerResponse(405, …, false)`: fixed
+    /// message, `details: {}`).
+    pub fn method_not_routed() -> Self {
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+            Some(json!({})),
+        )
+    }
+
+    /// `errors.NewMethodNotSupported` (e.g. crdHandler refusing creates while terminating).
     pub fn method_not_allowed(gr: &GroupResource, verb: &str) -> Self {
         ApiError::new(
             405,

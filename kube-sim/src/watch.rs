@@ -89,7 +89,7 @@ fn expired(t: TooOld) -> Bytes {
     line(
         "ERROR",
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": format!("too old resource version: {} ({})", t.requested, t.oldest),
+               "message": format!("too old resource version: {} ({})", t.requested, t.oldest - 1),
                "reason": "Expired", "code": 410}),
     )
 }

@@ -655,3 +655,82 @@ async fn terminating_crd_condition_and_create_refused() {
     wait_for(&sim, &format!("{crds}/widgets.example.io"), |c, _| c == 404).await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn error_wording_matches_upstream() {
+    // controllers only run at start-up, so nothing writes between compact_now and the list
+    let sim = start(SimConfig {
+        scenario: Some("aibrix".into()),
+        namespace_controller_interval: Duration::from_secs(3600),
+        gc_interval: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // no route for the method: go-restful 405 wrapped by NewGenericServerResponse
+    let (code, _, b) = raw(
+        sim.addr(),
+        "POST",
+        "/api/v1/namespaces/default/configmaps/app-settings",
+        &[JSON_CT],
+        r#"{"metadata":{"name":"app-settings"}}"#,
+    )
+    .await;
+    assert_eq!(code, 405, "{b}");
+    let s = json(&b);
+    assert_eq!(s["reason"], "MethodNotAllowed");
+    assert_eq!(
+        s["message"],
+        "the server does not allow this method on the requested resource"
+    );
+    assert_eq!(s["details"], serde_json::json!({}));
+    // CR PUT without resourceVersion: the qualified resource, uint64 0 printed as %#v
+    let pa = "/apis/autoscaling.aibrix.ai/v1alpha1/namespaces/llm-serving/podautoscalers/llama-3-8b";
+    let (_, mut obj) = get(&sim, pa).await;
+    obj["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+    let (code, _, b) = raw(sim.addr(), "PUT", pa, &[JSON_CT], &obj.to_string()).await;
+    assert_eq!(code, 422, "{b}");
+    let s = json(&b);
+    assert_eq!(
+        s["message"],
+        "podautoscalers.autoscaling.aibrix.ai \"llama-3-8b\" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+    );
+    assert_eq!(s["details"]["kind"], "podautoscalers");
+    assert_eq!(s["details"]["group"], "autoscaling.aibrix.ai");
+    // generateName in a terminating namespace: admission sees no name yet
+    let (code, _, b) = raw(
+        sim.addr(),
+        "POST",
+        "/api/v1/namespaces/aibrix-system/configmaps",
+        &[JSON_CT],
+        r#"{"metadata":{"generateName":"cm-"}}"#,
+    )
+    .await;
+    assert_eq!(code, 403, "{b}");
+    let s = json(&b);
+    assert_eq!(
+        s["message"],
+        "configmaps is forbidden: unable to create new content in namespace aibrix-system because it is being terminated"
+    );
+    assert!(s["details"].get("name").is_none(), "{s}");
+    // too old watch: the watch cache's `too old resource version: X (oldest-1)`
+    sim.compact_now();
+    let (_, list) = get(&sim, "/api/v1/configmaps").await;
+    let current = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    let (_, _, events) = raw(
+        sim.addr(),
+        "GET",
+        "/api/v1/configmaps?watch=true&resourceVersion=1&timeoutSeconds=1",
+        &[],
+        "",
+    )
+    .await;
+    let ev = json(events.lines().next().unwrap());
+    assert_eq!(ev["type"], "ERROR");
+    assert_eq!(ev["object"]["code"], 410);
+    assert_eq!(
+        ev["object"]["message"],
+        format!("too old resource version: 1 ({current})")
+    );
+    sim.shutdown().await;
+}
