@@ -95,7 +95,7 @@ mutate_rules "reason back in the alert identity" \
 mutate_rules "discovery without max_over_time" \
   's/(max_over_time(garbage_audit_discovery_failed\[10m\]))/(garbage_audit_discovery_failed)/'
 mutate_rules "scan failing on stale findings again" \
-  's/sum by (cluster, job, instance, scanner) (increase(garbage_audit_scans_total{result="success"}\[15m\])) == 0$/max by (cluster, job, instance, scanner) (garbage_audit_findings_stale) == 1/'
+  's/time() - max by (cluster, job, instance, scanner) (garbage_audit_last_successful_scan_timestamp_seconds) > 900$/max by (cluster, job, instance, scanner) (garbage_audit_findings_stale) == 1/'
 # shellcheck disable=SC2016 # $labels is PromQL template text, not a shell expansion
 mutate_rules "annotation query without cluster filter" 's/garbage_audit_namespace_blocking_objects{cluster=%q, namespace=%q}))" $labels.cluster/garbage_audit_namespace_blocking_objects{namespace=%q}))"/'
 mutate_rules "global absent() instead of per cluster" 's/group by (cluster) (up)$/absent(up{job=~".*garbage-audit.*"} == 1)/'
