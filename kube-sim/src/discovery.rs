@@ -5,15 +5,12 @@ use serde_json::{json, Map, Value};
 /// Media type of aggregated discovery responses.
 pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-/// `GET /version`.
+/// `GET /version`, as a v1.32 server answers it (the `emulation*`/`minCompatibility*` fields of
+/// version.Info only exist from 1.33).
 pub fn version_info() -> Value {
     json!({
         "major": "1",
         "minor": "32",
-        "emulationMajor": "1",
-        "emulationMinor": "32",
-        "minCompatibilityMajor": "1",
-        "minCompatibilityMinor": "31",
         "gitVersion": "v1.32.4",
         "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
         "gitTreeState": "clean",

@@ -60,7 +60,8 @@ pub struct ResourceType {
     pub is_crd: bool,
 }
 
-/// Kinds whose objects carry `metadata.generation` (CRs always do).
+/// Kinds whose objects carry `metadata.generation` (CRs always do). Not pods: the pod strategy
+/// only sets a generation from 1.33 on, and kube-sim answers as a 1.32 server.
 const GENERATION_RESOURCES: &[&str] = &[
     "deployments",
     "replicasets",
@@ -69,7 +70,6 @@ const GENERATION_RESOURCES: &[&str] = &[
     "jobs",
     "cronjobs",
     "horizontalpodautoscalers",
-    "pods",
     "customresourcedefinitions",
     "ingresses",
     "networkpolicies",

@@ -734,3 +734,28 @@ async fn error_wording_matches_upstream() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_v1_32_server_version_and_pods_without_generation() {
+    let sim = sim().await;
+    let (code, v) = get(&sim, "/version").await;
+    assert_eq!(code, 200);
+    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("32")));
+    assert_eq!(v["gitVersion"], "v1.32.4");
+    for f in [
+        "emulationMajor",
+        "emulationMinor",
+        "minCompatibilityMajor",
+        "minCompatibilityMinor",
+    ] {
+        assert!(v.get(f).is_none(), "{f} only exists from 1.33: {v}");
+    }
+    let pod = post(
+        &sim,
+        "/api/v1/namespaces/default/pods",
+        r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#,
+    )
+    .await;
+    assert!(pod["metadata"].get("generation").is_none(), "{pod}");
+    sim.shutdown().await;
+}
