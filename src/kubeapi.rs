@@ -128,7 +128,8 @@ impl Pacer {
     }
 }
 
-/// One object as listed: its metadata plus, for full lists, the whole body.
+/// One object as listed: its metadata plus, for full lists, the whole body (`Null` for
+/// metadata-only lists).
 #[derive(Debug, Clone)]
 pub struct Listed {
     pub metadata: ObjectMeta,
@@ -376,6 +377,11 @@ impl ClusterApi {
                 };
                 for (i, item) in page.items.into_iter().enumerate() {
                     match parse_listed(item) {
+                        // A metadata-only item's body repeats its metadata: keep only the parsed form.
+                        Ok(listed) if metadata_only => out.objects.push(Listed {
+                            body: serde_json::Value::Null,
+                            ..listed
+                        }),
                         Ok(listed) => out.objects.push(listed),
                         Err(e) => out.malformed.push(format!("{path}: item {i}: {e}")),
                     }

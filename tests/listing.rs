@@ -50,10 +50,12 @@ async fn pages_through_everything_metadata_only() {
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 25, "every object exactly once across 7 pages");
-    assert!(list
-        .objects
-        .iter()
-        .all(|o| o.body.get("data").is_none() && o.body["kind"] == "PartialObjectMetadata"));
+    assert!(
+        list.objects
+            .iter()
+            .all(|o| o.body.is_null() && o.metadata.uid.is_some()),
+        "metadata only, parsed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
