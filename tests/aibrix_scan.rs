@@ -201,3 +201,35 @@ async fn stuck_objects_are_reported_only_when_asked() {
     assert_eq!(stuck[0]["object"]["finalizers"][0], "adapter.model.aibrix.ai/finalizer");
     assert!(stuck[0]["deletedSeconds"].as_f64().unwrap() > 3600.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_stuck_namespaces_are_listed_cluster_wide_with_the_same_result() {
+    let c = cluster(None, &[]).await;
+    let mut objects = Vec::new();
+    // More stuck namespaces than the per-namespace listing handles: content is listed once per type.
+    for i in 0..5 {
+        let ns = format!("stuck-{i}");
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "deletionTimestamp": ago(3600)},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
+        for j in 0..=i {
+            objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("held-{j}"), "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago(3600)}}));
+        }
+    }
+    // Content of a healthy namespace must not be attributed to any stuck one.
+    objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "held-0", "namespace": "default"}}));
+    c.sim.load_objects(objects).expect("objects load");
+    let (code, report) = c.scan_json(&[]).await;
+    assert_eq!(code, 1, "{report:#}");
+    let stuck = report["stuckNamespaces"].as_array().unwrap();
+    assert_eq!(stuck.len(), 5, "{report:#}");
+    for (i, ns) in stuck.iter().enumerate() {
+        assert_eq!(ns["namespace"], format!("stuck-{i}"));
+        assert_eq!(ns["reason"], "FinalizersRemaining");
+        let blockers = ns["blockers"].as_array().unwrap();
+        assert_eq!(blockers.len(), 1, "{ns:#}");
+        assert_eq!(blockers[0]["finalizer"], "example.com/hold");
+        assert_eq!(blockers[0]["count"], i + 1, "{ns:#}");
+    }
+}
