@@ -170,14 +170,14 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
         },
         OutputFormat::Table => print!("{}", render::report_table(&report)),
     }
+    for s in report.scanners.iter().filter(|s| s.last_error.is_some()) {
+        eprintln!(
+            "error: scanner {}: {}",
+            s.name,
+            s.last_error.as_deref().unwrap_or_default()
+        );
+    }
     let code = if all_failed || refused {
-        for s in report.scanners.iter().filter(|s| s.last_error.is_some()) {
-            eprintln!(
-                "error: scanner {}: {}",
-                s.name,
-                s.last_error.as_deref().unwrap_or_default()
-            );
-        }
         exit::CANNOT_RUN
     } else if report.has_findings() {
         exit::FINDINGS

@@ -39,8 +39,6 @@ pub enum ApiError {
     },
     #[error("{what}: timed out after {after:?}")]
     Timeout { what: String, after: Duration },
-    #[error("{what}: the list changed too often while paging (continue token expired {attempts} times)")]
-    ListExpired { what: String, attempts: u32 },
 }
 
 impl ApiError {
@@ -297,8 +295,13 @@ impl ClusterApi {
             .list_metadata(&ListParams::default().fields(&format!("metadata.name={name}")))
             .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
         let page: ObjectList<serde_json::Value> = self.call(what, self.client.request(req)).await?;
-        let found = page.items.into_iter().find_map(|item| parse_listed(item).ok());
-        Ok(found.map(|l| l.metadata).filter(|m| m.name.as_deref() == Some(name)))
+        // Match the name ourselves too: a server that ignores the field selector returns everything.
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|item| parse_listed(item).ok())
+            .map(|l| l.metadata)
+            .find(|m| m.name.as_deref() == Some(name)))
     }
 
     /// Lists several resource types (cluster-wide, or in one namespace) with bounded concurrency.
@@ -329,13 +332,10 @@ impl ClusterApi {
         namespace: Option<&str>,
         metadata_only: bool,
     ) -> Result<ListResult, ApiError> {
-        const ATTEMPTS: u32 = 3;
         let path = collection_path(rt, namespace);
         let what = format!("listing {path}");
-        let mut attempt = 0;
         let mut unpaged = false;
         'restart: loop {
-            attempt += 1;
             let mut out = ListResult::default();
             let mut token: Option<String> = None;
             loop {
@@ -362,13 +362,8 @@ impl ClusterApi {
                         ..
                     }) if s.code == 410 && token.is_some() => {
                         // The continue token expired (the list changed too much between pages). Like
-                        // client-go's pager, fall back to one unpaged list, which always completes.
-                        if attempt >= ATTEMPTS {
-                            return Err(ApiError::ListExpired {
-                                what,
-                                attempts: attempt,
-                            });
-                        }
+                        // client-go's pager, fall back to one unpaged list: it has no continue token,
+                        // so it cannot expire this way again.
                         tracing::debug!(%path, "continue token expired; listing again without paging");
                         unpaged = true;
                         continue 'restart;

@@ -93,7 +93,7 @@ impl Metrics {
             findings_stale: IntGaugeVec::new(
                 opts(
                     "garbage_audit_findings_stale",
-                    "1 when the latest scan failed and the findings are from an earlier scan.",
+                    "1 when some findings are from an earlier scan: the latest scan failed, or part of it was carried over.",
                 ),
                 &["scanner"],
             )?,

@@ -135,7 +135,9 @@ impl OwnerIndex {
     /// Records what a live read found (replacing what the list said about that name).
     pub fn confirm(&mut self, resource: &ResourceType, namespace: &str, name: &str, uid: Option<&str>) {
         let index = self.resources.entry(resource.qualified_name()).or_default();
-        index.by_name.remove(&(namespace.to_string(), name.to_string()));
+        if let Some(old_uid) = index.by_name.remove(&(namespace.to_string(), name.to_string())) {
+            index.by_uid.remove(&old_uid);
+        }
         if let Some(uid) = uid {
             index.insert(namespace, name, uid);
         }
@@ -745,6 +747,36 @@ mod tests {
         check(
             hpa("llm", vec![oref("apps/v1", "DeploymentList", "web", "dep-1")], None),
             &["OwnerNotFound Deployment false collectable orphan"],
+        );
+    }
+
+    #[test]
+    fn a_live_read_replaces_what_the_list_said() {
+        let s = snapshot();
+        let deployments = s.find_by_qualified_name("deployments.apps").unwrap().clone();
+        // The list missed llm/new (created after it); the live read finds it.
+        let fresh = hpa("llm", vec![oref("apps/v1", "Deployment", "new", "dep-new")], None);
+        let mut idx = owners();
+        assert_eq!(
+            owners_to_confirm(&fresh, &s, &idx),
+            [(deployments.clone(), "llm".to_string(), "new".to_string())]
+        );
+        idx.confirm(&deployments, "llm", "new", Some("dep-new"));
+        assert!(classify(&fresh, &s, &idx).problems.is_empty());
+        // The list showed other/web (dep-2); the live read says it is gone: a reference to that uid
+        // from another namespace is now about an absent owner, not one in another namespace.
+        idx.confirm(&deployments, "other", "web", None);
+        let elsewhere = hpa("llm", vec![oref("apps/v1", "Deployment", "web", "dep-2")], None);
+        let verdict = classify(&elsewhere, &s, &idx);
+        assert_eq!(
+            verdict.problems[0].reason,
+            OwnerProblemReason::OwnerUidMismatch,
+            "web exists in llm with another uid"
+        );
+        let gone = hpa("third", vec![oref("apps/v1", "Deployment", "web", "dep-2")], None);
+        assert_eq!(
+            classify(&gone, &s, &idx).problems[0].reason,
+            OwnerProblemReason::OwnerNotFound
         );
     }
 

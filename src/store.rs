@@ -68,7 +68,18 @@ pub enum ScanOutcome {
 pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> bool {
     let mut carried = false;
     let failed = |resource: &str| current.failed_resources.iter().any(|f| f == resource);
-    let reference_key = |uid: &str, r: &crate::findings::ReferenceAsWritten| (uid.to_string(), r.field, r.index);
+    // A reference is the same one only if it still says the same thing: a corrected kind is new.
+    let reference_key = |uid: &str, r: &crate::findings::ReferenceAsWritten| {
+        (
+            uid.to_string(),
+            r.field,
+            r.index,
+            r.api_version.clone(),
+            r.kind.clone(),
+            r.name.clone(),
+            r.uid.clone(),
+        )
+    };
     let unjudged: std::collections::HashSet<_> = current
         .unresolved_references
         .iter()
@@ -103,6 +114,7 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
         else {
             continue;
         };
+        let mut carried_blockers = false;
         for b in &old.blockers {
             let resource = crate::discovery::qualified_resource(&b.resource, &b.group);
             let already = ns
@@ -111,14 +123,16 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
                 .any(|n| n.group == b.group && n.resource == b.resource && n.finalizer == b.finalizer);
             if ns.unlisted_resources.contains(&resource) && !already {
                 ns.blockers.push(b.clone());
-                carried = true;
+                carried_blockers = true;
             }
         }
-        if ns.reason == Some(crate::findings::StuckReason::Unknown) && old.reason.is_some() {
+        // The old cause is only worth keeping when what it was based on was carried too.
+        let old_cause_known = old.reason.is_some_and(|r| r != crate::findings::StuckReason::Unknown);
+        if carried_blockers && ns.reason == Some(crate::findings::StuckReason::Unknown) && old_cause_known {
             ns.reason = old.reason;
             ns.reasons = old.reasons.clone();
-            carried = true;
         }
+        carried |= carried_blockers;
     }
 
     let seen: std::collections::HashSet<String> = current
@@ -371,6 +385,15 @@ mod tests {
         let ns = &now.terminating_namespaces[0];
         assert_eq!(ns.blockers.len(), 1);
         assert_eq!(ns.reason, Some(crate::findings::StuckReason::FinalizersRemaining));
+        // The old cause is not kept when none of its blockers could be carried.
+        let mut other = stuck_ns();
+        other.terminating_namespaces[0].reason = Some(crate::findings::StuckReason::Unknown);
+        other.terminating_namespaces[0].unlisted_resources = vec!["configmaps".into()];
+        assert!(!carry_over(&old, &mut other));
+        assert_eq!(
+            other.terminating_namespaces[0].reason,
+            Some(crate::findings::StuckReason::Unknown)
+        );
         // Nothing to carry when everything was listed.
         let mut clean = stuck_ns();
         assert!(!carry_over(&old, &mut clean));

@@ -460,3 +460,44 @@ async fn a_failing_scan_keeps_the_last_findings_marked_stale_and_recovers() {
     .await;
     assert!(recovered.is_some(), "scanner did not recover");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unlistable_audited_resource_keeps_its_findings_marked_stale() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
+    eventually(Duration::from_secs(30), || {
+        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
+    })
+    .await
+    .expect("ready");
+    // The scan itself still succeeds, but HPAs cannot be listed any more.
+    c.sim.set_error_rate("horizontalpodautoscalers.autoscaling", 1.0);
+    let text = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 1")
+            .then_some(text)
+    })
+    .await
+    .expect("owner_references never marked stale");
+    assert!(text.contains("garbage_audit_scan_incomplete{scanner=\"owner_references\"} 1"));
+    assert!(
+        text.contains("name=\"mistral-7b-hpa\""),
+        "the findings are carried over, not dropped"
+    );
+    let samples = parse_exposition(&text);
+    assert_eq!(
+        sample(
+            &samples,
+            &["garbage_audit_scan_errors_total{", "scanner=\"owner_references\""]
+        ),
+        Some(0.0)
+    );
+    c.sim.set_error_rate("horizontalpodautoscalers.autoscaling", 0.0);
+    let fresh = eventually(Duration::from_secs(30), || {
+        let (_, text) = http_get(daemon.addr, "/metrics");
+        text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 0")
+            .then_some(())
+    })
+    .await;
+    assert!(fresh.is_some(), "stale did not clear once HPAs could be listed again");
+}

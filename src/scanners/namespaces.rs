@@ -161,7 +161,6 @@ impl NamespaceScanner {
                     findings
                         .issues
                         .push(format!("{where_}: could not list {}: {e}", rt.qualified_name()));
-                    findings.failed_resources.push(rt.qualified_name());
                     for (name, (_, unlisted)) in out.iter_mut() {
                         if scope.as_deref().is_none_or(|s| s == name) {
                             unlisted.push(rt.qualified_name());
@@ -243,6 +242,8 @@ impl NamespaceScanner {
                     findings
                         .issues
                         .push(format!("could not list {}: {e}", rt.qualified_name()));
+                    // Stuck objects of this type are carried over from the previous scan.
+                    findings.failed_resources.push(rt.qualified_name());
                     continue;
                 }
             };

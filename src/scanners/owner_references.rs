@@ -124,6 +124,7 @@ impl OwnerReferenceScanner {
                     findings
                         .issues
                         .push(format!("could not list {}: {e}", rt.qualified_name()));
+                    findings.failed_resources.push(rt.qualified_name());
                     continue;
                 }
             };
