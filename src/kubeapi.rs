@@ -12,7 +12,6 @@ use kube::api::{ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Request;
 use kube::{Client, Config};
-use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
@@ -393,16 +392,11 @@ impl ClusterApi {
 /// Parses one list item's metadata without trusting the rest of it.
 fn parse_listed(item: serde_json::Value) -> Result<Listed, String> {
     let meta = item.get("metadata").cloned().ok_or_else(|| "no metadata".to_string())?;
-    let metadata: ObjectMeta = parse_value(meta).map_err(|e| format!("malformed metadata: {e}"))?;
+    let metadata: ObjectMeta = serde_json::from_value(meta).map_err(|e| format!("malformed metadata: {e}"))?;
     if metadata.name.as_deref().unwrap_or_default().is_empty() {
         return Err("metadata.name is empty".to_string());
     }
     Ok(Listed { metadata, body: item })
-}
-
-/// Deserialises a value, naming the path of the first bad field.
-pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, serde_json::Error> {
-    serde_json::from_value(value)
 }
 
 /// `/api/v1[/namespaces/NS]/PLURAL` or `/apis/G/V[/namespaces/NS]/PLURAL`.

@@ -52,10 +52,6 @@ impl OwnerIndex {
         self.resources.insert(qualified_resource.to_string(), index);
     }
 
-    pub fn contains(&self, qualified_resource: &str) -> bool {
-        self.resources.contains_key(qualified_resource)
-    }
-
     fn get(&self, resource: &ResourceType) -> Option<&ObjectIndex> {
         self.resources.get(&resource.qualified_name())
     }
