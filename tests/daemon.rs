@@ -161,12 +161,11 @@ async fn serves_health_readiness_metrics_and_findings_and_follows_fixes() {
         ])
         .await;
     assert!(fix.status.success(), "{}", String::from_utf8_lossy(&fix.stderr));
-    let cleared = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        (!text.contains("namespace=\"aibrix-system\"") && text.contains("garbage_audit_namespaces_stuck 0"))
-            .then_some(())
-    })
-    .await;
+    let cleared = daemon
+        .metrics_until(|text| {
+            !text.contains("namespace=\"aibrix-system\"") && text.contains("garbage_audit_namespaces_stuck 0")
+        })
+        .await;
     assert!(cleared.is_some(), "aibrix-system series did not disappear");
     let (_, text) = http_get(daemon.addr, "/metrics");
     assert!(text.contains("name=\"mistral-7b-hpa\""), "unrelated findings stay");
@@ -179,12 +178,10 @@ async fn serves_health_readiness_metrics_and_findings_and_follows_fixes() {
         ])
         .await;
     assert!(fix.status.success(), "{}", String::from_utf8_lossy(&fix.stderr));
-    let cleared = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        (!text.contains("name=\"llama-3-8b-hpa\"")).then_some(text)
-    })
-    .await
-    .expect("llama-3-8b-hpa series did not disappear");
+    let cleared = daemon
+        .metrics_until(|text| !text.contains("name=\"llama-3-8b-hpa\""))
+        .await
+        .expect("llama-3-8b-hpa series did not disappear");
     let samples = parse_exposition(&cleared);
     assert_eq!(
         sample(
@@ -200,12 +197,7 @@ async fn serves_health_readiness_metrics_and_findings_and_follows_fixes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_exits_zero_promptly() {
     let c = cluster(Some("aibrix"), &[]).await;
-    let mut daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
-    eventually(Duration::from_secs(30), || {
-        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
-    })
-    .await
-    .expect("ready");
+    let mut daemon = c.ready_daemon().await;
     // Make every HPA list take 8 s, then signal while the next scan is waiting on one.
     c.sim
         .set_latency("horizontalpodautoscalers.autoscaling", Duration::from_secs(8));
@@ -317,13 +309,12 @@ async fn demo_serves_the_seed_failures_as_metrics() {
     .env_clear()
     .env("HOME", dir.path());
     let daemon = spawn_daemon(cmd);
-    let found = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        (text.contains("garbage_audit_namespace_stuck{namespace=\"aibrix-system\",reason=\"FinalizersRemaining\"} 1")
-            && text.contains("name=\"mistral-7b-hpa\""))
-        .then_some(())
-    })
-    .await;
+    let found = daemon
+        .metrics_until(|text| {
+            text.contains("garbage_audit_namespace_stuck{namespace=\"aibrix-system\",reason=\"FinalizersRemaining\"} 1")
+                && text.contains("name=\"mistral-7b-hpa\"")
+        })
+        .await;
     assert!(found.is_some(), "demo metrics never showed the seed failures");
     // The printed kubeconfig works with kubectl.
     let out = Command::new("kubectl")
@@ -406,22 +397,14 @@ async fn owner_resources_all_finds_problems_beyond_hpas() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_scan_keeps_the_last_findings_marked_stale_and_recovers() {
     let c = cluster(Some("aibrix"), &[]).await;
-    let daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
-    eventually(Duration::from_secs(30), || {
-        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
-    })
-    .await
-    .expect("ready");
+    let daemon = c.ready_daemon().await;
 
     // Every namespace list now fails with a server error.
     c.sim.set_error_rate("namespaces", 1.0);
-    let text = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 1")
-            .then_some(text)
-    })
-    .await
-    .expect("namespaces scanner never marked stale");
+    let text = daemon
+        .metrics_until(|text| text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 1"))
+        .await
+        .expect("namespaces scanner never marked stale");
     let samples = parse_exposition(&text);
     assert!(
         sample(
@@ -452,33 +435,22 @@ async fn a_failing_scan_keeps_the_last_findings_marked_stale_and_recovers() {
     assert_eq!(findings["complete"], false);
 
     c.sim.set_error_rate("namespaces", 0.0);
-    let recovered = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 0")
-            .then_some(())
-    })
-    .await;
+    let recovered = daemon
+        .metrics_until(|text| text.contains("garbage_audit_findings_stale{scanner=\"namespaces\"} 0"))
+        .await;
     assert!(recovered.is_some(), "scanner did not recover");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unlistable_audited_resource_keeps_its_findings_marked_stale() {
     let c = cluster(Some("aibrix"), &[]).await;
-    let daemon = spawn_daemon(c.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
-    eventually(Duration::from_secs(30), || {
-        (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
-    })
-    .await
-    .expect("ready");
+    let daemon = c.ready_daemon().await;
     // The scan itself still succeeds, but HPAs cannot be listed any more.
     c.sim.set_error_rate("horizontalpodautoscalers.autoscaling", 1.0);
-    let text = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 1")
-            .then_some(text)
-    })
-    .await
-    .expect("owner_references never marked stale");
+    let text = daemon
+        .metrics_until(|text| text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 1"))
+        .await
+        .expect("owner_references never marked stale");
     assert!(text.contains("garbage_audit_scan_incomplete{scanner=\"owner_references\"} 1"));
     assert!(
         text.contains("name=\"mistral-7b-hpa\""),
@@ -493,11 +465,8 @@ async fn an_unlistable_audited_resource_keeps_its_findings_marked_stale() {
         Some(0.0)
     );
     c.sim.set_error_rate("horizontalpodautoscalers.autoscaling", 0.0);
-    let fresh = eventually(Duration::from_secs(30), || {
-        let (_, text) = http_get(daemon.addr, "/metrics");
-        text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 0")
-            .then_some(())
-    })
-    .await;
+    let fresh = daemon
+        .metrics_until(|text| text.contains("garbage_audit_findings_stale{scanner=\"owner_references\"} 0"))
+        .await;
     assert!(fresh.is_some(), "stale did not clear once HPAs could be listed again");
 }

@@ -132,6 +132,30 @@ pub fn spawn_daemon(mut cmd: Command) -> Daemon {
     panic!("daemon did not report its listen address within 30 s");
 }
 
+impl Cluster {
+    /// `run --listen 127.0.0.1:0 --interval 1s` against this cluster, returned once `/readyz` says 200.
+    pub async fn ready_daemon(&self) -> Daemon {
+        let daemon = spawn_daemon(self.command(&["run", "--listen", "127.0.0.1:0", "--interval", "1s"]));
+        eventually(Duration::from_secs(30), || {
+            (http_get(daemon.addr, "/readyz").0 == 200).then_some(())
+        })
+        .await
+        .expect("/readyz never turned 200");
+        daemon
+    }
+}
+
+impl Daemon {
+    /// Polls `/metrics` until `check` holds on its text (at most 30 s); returns that text.
+    pub async fn metrics_until(&self, check: impl Fn(&str) -> bool) -> Option<String> {
+        eventually(Duration::from_secs(30), || {
+            let (_, text) = http_get(self.addr, "/metrics");
+            check(&text).then_some(text)
+        })
+        .await
+    }
+}
+
 /// A minimal HTTP/1.0 GET: (status, body).
 pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
