@@ -418,13 +418,7 @@ async fn resource_request(
         }
         (&Method::DELETE, None) => {
             verb_check(&rt, "deletecollection", None)?;
-            let labels = LabelSelector::parse(ctx.query.get("labelSelector").map(String::as_str).unwrap_or(""))
-                .map_err(ApiError::bad_request)?;
-            let fields = FieldSelector::parse(
-                ctx.query.get("fieldSelector").map(String::as_str).unwrap_or(""),
-                &rt.storage_key(),
-            )
-            .map_err(ApiError::bad_request)?;
+            let (labels, fields) = selectors(&ctx, &rt)?;
             let opts = delete_options(&ctx)?;
             let mut state = shared.lock();
             let names: Vec<(String, String)> = state
@@ -580,6 +574,14 @@ fn printer_for(shared: &Shared, rt: &ResourceType) -> Printer {
     Printer::for_resource(rt, crd.as_ref())
 }
 
+/// The request's `labelSelector` and `fieldSelector`; a malformed one is a 400 BadRequest.
+fn selectors(ctx: &RequestCtx, rt: &ResourceType) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let query = |key: &str| ctx.query.get(key).map(String::as_str).unwrap_or("");
+    let labels = LabelSelector::parse(query("labelSelector")).map_err(ApiError::bad_request)?;
+    let fields = FieldSelector::parse(query("fieldSelector"), &rt.storage_key()).map_err(ApiError::bad_request)?;
+    Ok((labels, fields))
+}
+
 fn delete_options(ctx: &RequestCtx) -> Result<DeleteOptions, ApiError> {
     let mut opts = if ctx.body.is_empty() {
         DeleteOptions::default()
@@ -609,13 +611,7 @@ fn list(
     ns: Option<&str>,
     rendering: Rendering,
 ) -> Result<Value, ApiError> {
-    let labels = LabelSelector::parse(ctx.query.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let fields = FieldSelector::parse(
-        ctx.query.get("fieldSelector").map(String::as_str).unwrap_or(""),
-        &rt.storage_key(),
-    )
-    .map_err(ApiError::bad_request)?;
+    let (labels, fields) = selectors(ctx, rt)?;
     let limit: Option<usize> = match ctx.query.get("limit") {
         Some(l) if !l.is_empty() => Some(
             l.parse()
@@ -753,13 +749,7 @@ fn watch_request(
     rendering: Rendering,
     table: Option<watch::TableWatch>,
 ) -> Result<Response<Body>, ApiError> {
-    let labels = LabelSelector::parse(ctx.query.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
-    let fields = FieldSelector::parse(
-        ctx.query.get("fieldSelector").map(String::as_str).unwrap_or(""),
-        &rt.storage_key(),
-    )
-    .map_err(ApiError::bad_request)?;
+    let (labels, fields) = selectors(ctx, &rt)?;
     let send_initial_events = ctx.query.get("sendInitialEvents").is_some_and(|v| v == "true");
     let bookmarks = ctx.query.get("allowWatchBookmarks").is_some_and(|v| v == "true");
     if send_initial_events
