@@ -63,6 +63,7 @@ fn classifier_bench() {
                     name: format!("hpa-{i}"),
                     uid: format!("h-{i}"),
                     resource_version: "1".into(),
+                    creation_timestamp: None,
                 },
                 owner_references: vec![OwnerReference {
                     api_version: "autoscaling.aibrix.ai/v1alpha1".into(),

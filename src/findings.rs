@@ -21,6 +21,9 @@ pub struct ObjectId {
     pub name: String,
     pub uid: String,
     pub resource_version: String,
+    /// RFC 3339; the age of a reference problem for the remediation queue's age gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<String>,
 }
 
 impl ObjectId {
@@ -114,6 +117,10 @@ pub struct OwnerReferenceProblem {
     pub orphan: bool,
     /// The suggested fix, in words.
     pub fix: String,
+    /// The same fix as a structured action (what the remediation queue would do), when there is
+    /// a safe one: `fix_owner_kind` or `delete_orphan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_action: Option<crate::remediation::action::SuggestedAction>,
 }
 
 /// A reference that could not be judged because discovery of its group/version failed.
@@ -183,6 +190,10 @@ pub struct RemainingObject {
     pub finalizers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<String>,
+    /// One `remove_finalizer` per finalizer that is not Kubernetes' own, once the object is
+    /// being deleted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggested_actions: Vec<crate::remediation::action::SuggestedAction>,
 }
 
 /// Objects of one resource held by one finalizer (or by none: `finalizer` empty).
@@ -342,6 +353,7 @@ pub(crate) mod fixtures {
                 name: name.into(),
                 uid: format!("uid-{name}"),
                 resource_version: "1".into(),
+                creation_timestamp: Some("2026-01-01T00:00:00Z".into()),
             },
             reference: ReferenceAsWritten {
                 field: ReferenceField::OwnerReference,
@@ -361,6 +373,7 @@ pub(crate) mod fixtures {
             gc_blocked: blocked,
             orphan,
             fix: String::new(),
+            suggested_action: None,
         }
     }
 }

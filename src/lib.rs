@@ -10,6 +10,7 @@ pub mod kubeapi;
 pub mod metrics;
 pub mod namespace;
 pub mod ownerref;
+pub mod remediation;
 pub mod render;
 pub mod scanners;
 pub mod scheduler;

@@ -238,9 +238,12 @@ fn namespace_as_remaining(ns: &NamespaceView, deleted: Timestamp) -> Option<Rema
             name: ns.name.clone(),
             uid: ns.uid.clone(),
             resource_version: ns.resource_version.clone(),
+            creation_timestamp: None,
         },
         finalizers: ns.metadata_finalizers.clone(),
         deletion_timestamp: Some(deleted.to_string()),
+        // A namespace's own metadata.finalizers are not the queue's to remove.
+        suggested_actions: Vec::new(),
     })
 }
 
@@ -346,9 +349,11 @@ mod tests {
                 name: name.into(),
                 uid: format!("uid-{name}"),
                 resource_version: "1".into(),
+                creation_timestamp: None,
             },
             finalizers: finalizers.iter().map(|s| s.to_string()).collect(),
             deletion_timestamp: deleting.then(|| "2026-01-01T00:00:00Z".to_string()),
+            suggested_actions: Vec::new(),
         }
     }
 

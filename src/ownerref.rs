@@ -217,6 +217,7 @@ pub fn classify(dep: &Dependent, discovery: &DiscoverySnapshot, owners: &OwnerIn
     let orphan = all_owners_gone == Some(true);
     for p in &mut verdict.problems {
         p.orphan = orphan;
+        p.suggested_action = crate::remediation::action::for_owner_problem(p);
     }
     verdict
 }
@@ -264,6 +265,7 @@ impl Judgement {
             gc_blocked,
             orphan: false,
             fix: self.fix,
+            suggested_action: None,
         }
     }
 }
@@ -551,6 +553,7 @@ mod tests {
                 name: "hpa".into(),
                 uid: "hpa-uid".into(),
                 resource_version: "7".into(),
+                creation_timestamp: None,
             },
             owner_references: refs,
             scale_target: target.map(|(a, k, n)| ScaleTarget {

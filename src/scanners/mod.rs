@@ -81,13 +81,17 @@ fn object_id(rt: &ResourceType, listed: &Listed) -> ObjectId {
         name: m.name.clone().unwrap_or_default(),
         uid: m.uid.clone().unwrap_or_default(),
         resource_version: m.resource_version.clone().unwrap_or_default(),
+        creation_timestamp: m.creation_timestamp.as_ref().map(|t| t.0.to_string()),
     }
 }
 
 fn remaining_object(rt: &ResourceType, listed: &Listed) -> RemainingObject {
-    RemainingObject {
+    let mut object = RemainingObject {
         object: object_id(rt, listed),
         finalizers: listed.metadata.finalizers.clone().unwrap_or_default(),
         deletion_timestamp: listed.metadata.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
-    }
+        suggested_actions: Vec::new(),
+    };
+    object.suggested_actions = crate::remediation::action::for_remaining_object(&object);
+    object
 }
