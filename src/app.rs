@@ -1,19 +1,24 @@
 //! The three commands, wired from the library's parts. This is the edge: errors become exit
 //! statuses and messages here.
 
+#[cfg(feature = "demo")]
 use std::collections::BTreeSet;
+#[cfg(feature = "demo")]
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{AuditArgs, DemoArgs, OutputFormat, RunArgs, ScanArgs};
+#[cfg(feature = "demo")]
+use crate::cli::DemoArgs;
+use crate::cli::{AuditArgs, OutputFormat, RunArgs, ScanArgs};
 use crate::findings::Report;
 use crate::http::{self, Endpoints};
 use crate::kubeapi::ClusterApi;
 use crate::metrics::Metrics;
 use crate::render;
+use crate::report_formats;
 use crate::scanners::namespaces::NamespaceScanner;
 use crate::scanners::owner_references::OwnerReferenceScanner;
 use crate::scanners::Scanner;
@@ -156,6 +161,10 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
         Err(e) => return cannot_run(e),
     };
     let report = auditor.scan_once().await;
+    let report = match &args.namespace {
+        Some(namespace) => crate::scope::only_namespace(report, namespace),
+        None => report,
+    };
     let all_failed = report.scanners.iter().all(|s| s.last_success.is_none());
     let refused = report.scanners.iter().any(|s| {
         matches!(
@@ -169,6 +178,16 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
             Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding findings")),
         },
         OutputFormat::Table => print!("{}", render::report_table(&report)),
+        OutputFormat::Sarif => match serde_json::to_string_pretty(&report_formats::sarif::render(&report)) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding SARIF")),
+        },
+        OutputFormat::Junit => {
+            let checked = report_formats::junit::Checked {
+                stuck_objects: args.audit.stuck_objects,
+            };
+            print!("{}", report_formats::junit::render(&report, checked));
+        }
     }
     for s in report.scanners.iter().filter(|s| s.last_error.is_some()) {
         eprintln!(
@@ -190,6 +209,7 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
 }
 
 /// Stable keys of everything a report shows, for logging what appeared and what cleared.
+#[cfg(feature = "demo")]
 fn finding_keys(report: &Report) -> BTreeSet<String> {
     let ns = report.stuck_namespaces.iter().map(|n| {
         format!(
@@ -223,6 +243,7 @@ fn finding_keys(report: &Report) -> BTreeSet<String> {
     ns.chain(refs).chain(objects).collect()
 }
 
+#[cfg(feature = "demo")]
 fn demo_kubeconfig_path(args: &DemoArgs) -> anyhow::Result<PathBuf> {
     if let Some(p) = &args.kubeconfig_out {
         return Ok(p.clone());
@@ -232,6 +253,8 @@ fn demo_kubeconfig_path(args: &DemoArgs) -> anyhow::Result<PathBuf> {
     Ok(dir.join("kubeconfig"))
 }
 
+/// `demo`: only in builds with the default `demo` feature (release images leave the simulator out).
+#[cfg(feature = "demo")]
 pub async fn demo(args: DemoArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.audit) {
         return cannot_run(e);
