@@ -128,7 +128,7 @@ pub struct AuditArgs {
     #[arg(long, env = "GARBAGE_AUDIT_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax, e.g. `info` or `kube_garbage_audit=debug`); RUST_LOG when unset.
-    #[arg(long, env = "GARBAGE_AUDIT_LOG_LEVEL")]
+    #[arg(long, env = "GARBAGE_AUDIT_LOG_LEVEL", value_parser = crate::telemetry::parse_filter)]
     pub log_level: Option<String>,
 }
 
@@ -231,8 +231,52 @@ where
     if args.first().is_some_and(|a| invoked_as_kubectl_plugin(a)) {
         command = command.bin_name("kubectl garbage-audit");
     }
-    let matches = command.try_get_matches_from(args)?;
+    let matches = command
+        .try_get_matches_from(args.clone())
+        .map_err(|e| name_env_source(e, &args))?;
     Cli::from_arg_matches(&matches)
+}
+
+/// A bad value that came from a `GARBAGE_AUDIT_*` variable, not from the command line, is
+/// reported under the variable's name (clap names only the flag, which the user never typed).
+fn name_env_source(err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(invalid)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let flag = invalid.split_whitespace().next().unwrap_or_default().to_string();
+    let on_command_line = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")) || (flag.len() == 2 && a.starts_with(&flag)));
+    if on_command_line {
+        return err;
+    }
+    let command = Cli::command();
+    let env = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .chain(command.get_arguments())
+        .find(|a| {
+            let long = a.get_long().map(|l| format!("--{l}"));
+            let short = a.get_short().map(|s| format!("-{s}"));
+            long.as_deref() == Some(flag.as_str()) || short.as_deref() == Some(flag.as_str())
+        })
+        .and_then(|a| a.get_env())
+        .and_then(|e| e.to_str())
+        .map(str::to_string);
+    let Some(env) = env.filter(|e| std::env::var_os(e).is_some()) else {
+        return err;
+    };
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    clap::Error::raw(
+        err.kind(),
+        text.replace(
+            &format!("'{invalid}'"),
+            &format!("{env} (--{})", flag.trim_start_matches('-')),
+        ),
+    )
 }
 
 #[cfg(test)]
