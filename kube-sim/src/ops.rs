@@ -225,6 +225,15 @@ pub fn create(
             o.remove("status");
         }
     }
+    if rt.group == "autoscaling" && rt.plural == "horizontalpodautoscalers" {
+        // PrepareForCreate resets the status to its zero value, which each version encodes
+        // differently (v2: currentMetrics has no omitempty; v1: currentReplicas has none).
+        obj["status"] = if rt.version == "v1" {
+            json!({"currentReplicas": 0, "desiredReplicas": 0})
+        } else {
+            json!({"currentMetrics": null, "desiredReplicas": 0})
+        };
+    }
     if storage == NAMESPACE_STORAGE {
         obj["spec"] = json!({"finalizers": ["kubernetes"]});
         obj["status"] = json!({"phase": "Active"});
@@ -419,10 +428,14 @@ pub fn update(
     if is_deleting(&old) && finalizers(&result).is_empty() && (storage != NAMESPACE_STORAGE || spec_fins_empty) {
         // Last finalizer removed from a deleting object: upstream's tryUpdate aborts with
         // errEmptiedFinalizers and deleteWithoutFinalizers deletes the stored object. No MODIFIED
-        // is written; the DELETED event (and the answer) carry the last stored state, which
-        // still lists the finalizer, at the deletion's resourceVersion.
-        let removed = state.remove(&storage, ns, name).map(|o| present(o, rt));
-        return Ok(removed.unwrap_or(result));
+        // is written; the DELETED event carries the last stored state. The answer is the updated
+        // object (finalizers gone) at the deletion's resourceVersion (measured on v1.37.2).
+        let removed = state.remove(&storage, ns, name);
+        let mut answer = result;
+        if let Some(o) = removed {
+            meta_mut(&mut answer).insert("resourceVersion".into(), json!(rv_of(&o)));
+        }
+        return Ok(answer);
     }
     Ok(state.put(&storage, result))
 }
@@ -552,27 +565,25 @@ pub fn delete(
         .get(&storage, ns, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&rt.group_resource(), name))?;
+    // rest.BeforeDelete checks the preconditions first, naming the Kind (not the resource).
+    let by_kind = crate::status::GroupResource::new(&rt.group, &rt.kind);
     if let Some(uid) = &opts.precondition_uid {
         let actual = meta_str(&old, "uid");
         if uid != actual {
-            return Err(storage_precondition_error(
-                rt,
-                ns,
+            return Err(ApiError::conflict(
+                &by_kind,
                 name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                &format!("the UID in the precondition ({uid}) does not match the UID in record ({actual}). The object might have been deleted and then recreated"),
             ));
         }
     }
     if let Some(rv) = &opts.precondition_rv {
         let actual = rv_of(&old);
         if rv != actual {
-            return Err(storage_precondition_error(
-                rt,
-                ns,
+            return Err(ApiError::conflict(
+                &by_kind,
                 name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in meta: {actual}"
-                ),
+                &format!("the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({actual}). The object might have been modified"),
             ));
         }
     }
@@ -907,10 +918,13 @@ mod tests {
         };
         let e = delete(&mut s, &rt, "ns", "f", &bad, "t4").unwrap_err();
         assert_eq!(e.code, 409);
-        assert!(e.message.contains(&format!(
-            "Precondition failed: UID in precondition: x, UID in object meta: {}",
-            meta_str(&o, "uid")
-        )));
+        assert_eq!(
+            e.message,
+            format!(
+                "Operation cannot be fulfilled on ConfigMap \"f\": the UID in the precondition (x) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                meta_str(&o, "uid")
+            )
+        );
         patch(
             &mut s,
             &rt,

@@ -204,7 +204,13 @@ impl FieldSelector {
             };
             let k = k.trim();
             if k != "metadata.name" && k != "metadata.namespace" && !extra_fields(storage).contains(&k) {
-                return Err(format!("field label not supported: {k}"));
+                // Types with their own field-label conversion (the ones with extra fields) say
+                // "not supported"; the rest use apimachinery's DefaultMetaV1FieldSelectorConversion.
+                return Err(if extra_fields(storage).is_empty() {
+                    format!("\"{k}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
+                } else {
+                    format!("field label not supported: {k}")
+                });
             }
             out.push((k.to_string(), eq, v.trim().to_string()));
         }
@@ -264,7 +270,7 @@ mod tests {
         assert!(!f.matches(&o));
         assert_eq!(
             FieldSelector::parse("spec.foo=1", "/configmaps").unwrap_err(),
-            "field label not supported: spec.foo"
+            "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
         );
         assert!(FieldSelector::parse("status.phase=Running", "/pods").is_ok());
     }
