@@ -184,7 +184,8 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
             Ok(text) => println!("{text}"),
             Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding findings")),
         },
-        OutputFormat::Table => print!("{}", render::report_table(&report)),
+        OutputFormat::Table => print!("{}", render::report_table(&report, render::Width::Normal)),
+        OutputFormat::Wide => print!("{}", render::report_table(&report, render::Width::Wide)),
         OutputFormat::Sarif => match serde_json::to_string_pretty(&report_formats::sarif::render(&report)) {
             Ok(text) => println!("{text}"),
             Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding SARIF")),

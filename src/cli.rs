@@ -40,7 +40,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Tables that fit a terminal (about 160 columns); the suggested fixes are in `wide` and `json`.
     Table,
+    /// The tables with full resource names, apiVersions and a FIX column.
+    Wide,
     Json,
     /// SARIF 2.1.0: one result per finding, rule ids are the reasons.
     Sarif,
