@@ -26,6 +26,8 @@ fn rt(group: &str, version: &str, kind: &str, plural: &str) -> ResourceType {
         plural: plural.into(),
         namespaced: true,
         verbs: vec!["list".into()],
+        singular: kind.to_ascii_lowercase(),
+        short_names: Vec::new(),
     }
 }
 

@@ -1,19 +1,20 @@
 //! The three commands, wired from the library's parts. This is the edge: errors become exit
 //! statuses and messages here.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::cli::{AuditArgs, DemoArgs, OutputFormat, RunArgs, ScanArgs};
+#[cfg(feature = "demo")]
+use crate::cli::DemoArgs;
+use crate::cli::{AuditArgs, OutputFormat, RunArgs, ScanArgs};
 use crate::findings::Report;
 use crate::http::{self, Endpoints};
 use crate::kubeapi::ClusterApi;
 use crate::metrics::Metrics;
 use crate::render;
+use crate::report_formats;
 use crate::scanners::namespaces::NamespaceScanner;
 use crate::scanners::owner_references::OwnerReferenceScanner;
 use crate::scanners::Scanner;
@@ -27,7 +28,7 @@ pub mod exit {
     pub const PARTIAL: u8 = 3;
 }
 
-fn cannot_run(error: anyhow::Error) -> ExitCode {
+pub(crate) fn cannot_run(error: anyhow::Error) -> ExitCode {
     eprintln!("error: {error:#}");
     ExitCode::from(exit::CANNOT_RUN)
 }
@@ -45,12 +46,12 @@ pub fn scanners(audit: &AuditArgs) -> Vec<Arc<dyn Scanner>> {
     ]
 }
 
-fn auditor(api: ClusterApi, audit: &AuditArgs) -> anyhow::Result<Auditor> {
+pub(crate) fn auditor(api: ClusterApi, audit: &AuditArgs) -> anyhow::Result<Auditor> {
     let metrics = Arc::new(Metrics::new(audit.max_object_series).context("registering metrics")?);
     Ok(Auditor::new(api, scanners(audit), metrics))
 }
 
-fn init_logging(audit: &AuditArgs) -> anyhow::Result<()> {
+pub(crate) fn init_logging(audit: &AuditArgs) -> anyhow::Result<()> {
     crate::telemetry::init(audit.log_format, audit.log_level.as_deref()).map_err(anyhow::Error::msg)
 }
 
@@ -76,7 +77,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 /// Serves the endpoints and scans for ever.
-async fn serve_and_scan(
+pub(crate) async fn serve_and_scan(
     auditor: Auditor,
     listener: tokio::net::TcpListener,
     interval: std::time::Duration,
@@ -93,7 +94,10 @@ async fn serve_and_scan(
 }
 
 /// Binds `--listen` and logs the address actually bound (useful with port 0).
-async fn bind(listen: std::net::SocketAddr, interval: std::time::Duration) -> anyhow::Result<tokio::net::TcpListener> {
+pub(crate) async fn bind(
+    listen: std::net::SocketAddr,
+    interval: std::time::Duration,
+) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = http::bind(listen)
         .await
         .with_context(|| format!("cannot listen on --listen {listen}"))?;
@@ -103,7 +107,7 @@ async fn bind(listen: std::net::SocketAddr, interval: std::time::Duration) -> an
 }
 
 /// Runs `work` until it finishes or a shutdown signal arrives (then exit 0, abandoning the work).
-async fn until_shutdown(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+pub(crate) async fn until_shutdown(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let shutdown = match shutdown_signal() {
         Ok(s) => s,
         Err(e) => return cannot_run(anyhow::Error::new(e).context("installing signal handlers")),
@@ -152,10 +156,17 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
         auditor(api, &args.audit)
     };
     let auditor = match setup.await {
-        Ok(a) => a,
+        Ok(mut a) => {
+            a.one_shot = true; // errors are printed below, once
+            a
+        }
         Err(e) => return cannot_run(e),
     };
     let report = auditor.scan_once().await;
+    let report = match &args.namespace {
+        Some(namespace) => crate::scope::only_namespace(report, namespace),
+        None => report,
+    };
     let all_failed = report.scanners.iter().all(|s| s.last_success.is_none());
     let refused = report.scanners.iter().any(|s| {
         matches!(
@@ -163,23 +174,31 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
             Some(crate::findings::ErrorKind::Config | crate::findings::ErrorKind::Auth)
         )
     });
+    if all_failed || refused {
+        // Nothing trustworthy to print: no tables, just the error(s).
+        print_scan_errors(&report);
+        return ExitCode::from(exit::CANNOT_RUN);
+    }
     match args.output {
         OutputFormat::Json => match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
             Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding findings")),
         },
-        OutputFormat::Table => print!("{}", render::report_table(&report)),
+        OutputFormat::Table => print!("{}", render::report_table(&report, render::Width::Normal)),
+        OutputFormat::Wide => print!("{}", render::report_table(&report, render::Width::Wide)),
+        OutputFormat::Sarif => match serde_json::to_string_pretty(&report_formats::sarif::render(&report)) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding SARIF")),
+        },
+        OutputFormat::Junit => {
+            let checked = report_formats::junit::Checked {
+                stuck_objects: args.audit.stuck_objects,
+            };
+            print!("{}", report_formats::junit::render(&report, checked));
+        }
     }
-    for s in report.scanners.iter().filter(|s| s.last_error.is_some()) {
-        eprintln!(
-            "error: scanner {}: {}",
-            s.name,
-            s.last_error.as_deref().unwrap_or_default()
-        );
-    }
-    let code = if all_failed || refused {
-        exit::CANNOT_RUN
-    } else if report.has_findings() {
+    print_scan_errors(&report);
+    let code = if report.has_findings() {
         exit::FINDINGS
     } else if !report.complete {
         exit::PARTIAL
@@ -189,85 +208,21 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Stable keys of everything a report shows, for logging what appeared and what cleared.
-fn finding_keys(report: &Report) -> BTreeSet<String> {
-    let ns = report.stuck_namespaces.iter().map(|n| {
-        format!(
-            "namespace {} stuck ({}): {}",
-            n.namespace,
-            n.reason.map_or("Unknown", |r| r.as_str()),
-            render::namespace_summary(n)
-        )
-    });
-    let refs = report.owner_reference_problems.iter().map(|p| {
-        format!(
-            "{} {}/{}: {} {} — {}",
-            p.reason.as_str(),
-            p.dependent.namespace,
-            p.dependent.name,
-            p.dependent.qualified_resource(),
-            render::reference_summary(p),
-            p.fix
-        )
-    });
-    let objects = report.stuck_objects.iter().map(|o| {
-        let id = &o.object.object;
-        format!(
-            "stuck object {}/{} {} waiting on {}",
-            id.namespace,
-            id.name,
-            id.qualified_resource(),
-            o.object.finalizers.join(",")
-        )
-    });
-    ns.chain(refs).chain(objects).collect()
-}
-
-fn demo_kubeconfig_path(args: &DemoArgs) -> anyhow::Result<PathBuf> {
-    if let Some(p) = &args.kubeconfig_out {
-        return Ok(p.clone());
+/// Prints each distinct scanner error once, naming the scanners it came from.
+fn print_scan_errors(report: &Report) {
+    let mut by_error: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for s in &report.scanners {
+        if let Some(e) = &s.last_error {
+            by_error.entry(e.as_str()).or_default().push(s.name.as_str());
+        }
     }
-    let dir = std::env::temp_dir().join(format!("kube-garbage-audit-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir.join("kubeconfig"))
+    for (error, scanners) in by_error {
+        eprintln!("error: scanner {}: {error}", scanners.join(", "));
+    }
 }
 
+/// `demo`: only in builds with the default `demo` feature (release images leave the simulator out).
+#[cfg(feature = "demo")]
 pub async fn demo(args: DemoArgs) -> ExitCode {
-    if let Err(e) = init_logging(&args.audit) {
-        return cannot_run(e);
-    }
-    until_shutdown(async {
-        let config = kube_sim::SimConfig { scenario: Some("aibrix".to_string()), ..kube_sim::SimConfig::default() };
-        let sim = kube_sim::start(config).await.context("starting the simulated cluster")?;
-        let path = demo_kubeconfig_path(&args)?;
-        sim.write_kubeconfig(&path).with_context(|| format!("writing {}", path.display()))?;
-        let listener = bind(args.listen, args.interval).await?;
-        let local = listener.local_addr().unwrap_or(args.listen);
-        println!("Simulated cluster (kube-sim, scenario `aibrix`) listening on {}", sim.url());
-        println!("Use it with kubectl:\n  export KUBECONFIG={}", path.display());
-        println!("  kubectl get ns                      # aibrix-system is Terminating");
-        println!("  kubectl get hpa -n llm-serving      # two HPAs name their owner kind PodAutoScaler");
-        println!("Metrics: http://{local}/metrics   Findings: http://{local}/findings");
-        println!("Fix the stuck namespace by removing only the dead finalizer:");
-        println!("  kubectl patch modeladapter qwen-code-lora -n aibrix-system --type=json -p '[{{\"op\":\"test\",\"path\":\"/metadata/finalizers/0\",\"value\":\"adapter.model.aibrix.ai/finalizer\"}},{{\"op\":\"remove\",\"path\":\"/metadata/finalizers/0\"}}]'");
-        println!("Fix the live HPA's owner kind:");
-        println!("  kubectl patch hpa llama-3-8b-hpa -n llm-serving --type=json -p '[{{\"op\":\"test\",\"path\":\"/metadata/ownerReferences/0/kind\",\"value\":\"PodAutoScaler\"}},{{\"op\":\"replace\",\"path\":\"/metadata/ownerReferences/0/kind\",\"value\":\"PodAutoscaler\"}}]'");
-        println!("Delete the orphaned HPA the garbage collector cannot collect:");
-        println!("  kubectl delete hpa mistral-7b-hpa -n llm-serving");
-        let api = ClusterApi::new(sim.client(), args.audit.limits());
-        let mut shown: BTreeSet<String> = BTreeSet::new();
-        let on_report = move |report: &Report| {
-            let now = finding_keys(report);
-            for new in now.difference(&shown) {
-                tracing::warn!(finding = %new, "found");
-            }
-            for gone in shown.difference(&now) {
-                tracing::info!(finding = %gone, "resolved");
-            }
-            shown = now;
-        };
-        serve_and_scan(auditor(api, &args.audit)?, listener, args.interval, on_report).await;
-        Ok(())
-    })
-    .await
+    crate::demo::run(args).await
 }

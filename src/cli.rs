@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::kubeapi::{ApiLimits, Connection};
 use crate::scanners::owner_references::AuditedResources;
@@ -28,6 +28,7 @@ pub enum Command {
     /// Scan once, print the findings and exit (0 clean, 1 findings, 2 could not run, 3 partial data without findings).
     Scan(ScanArgs),
     /// Start a simulated cluster with the `aibrix` scenario and run the daemon against it.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 
@@ -39,8 +40,15 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Tables that fit a terminal (about 160 columns); the suggested fixes are in `wide` and `json`.
     Table,
+    /// The tables with full resource names, apiVersions and a FIX column.
+    Wide,
     Json,
+    /// SARIF 2.1.0: one result per finding, rule ids are the reasons.
+    Sarif,
+    /// JUnit XML: one test case per check, one failure per finding.
+    Junit,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -61,14 +69,16 @@ fn audited_resources(s: &str) -> Result<AuditedResources, String> {
         .filter(|n| !n.is_empty())
         .collect();
     if names.is_empty() {
-        return Err("expected `all` or a comma list of resource.group names".into());
+        return Err("expected `all` or a comma list of resource names".into());
     }
+    // Names are resolved against discovery at scan time, as kubectl does (plural, singular, short
+    // name or kind, optionally `.group`); here only what can never be a resource name is refused.
     if let Some(bad) = names
         .iter()
-        .find(|n| n.contains('/') || n.chars().any(char::is_whitespace) || n.chars().any(|c| c.is_ascii_uppercase()))
+        .find(|n| n.contains('/') || n.chars().any(char::is_whitespace))
     {
         return Err(format!(
-            "{bad:?} is not a resource.group name (e.g. horizontalpodautoscalers.autoscaling, pods)"
+            "{bad:?} is not a resource name (e.g. hpa, deployments.apps, pods, horizontalpodautoscalers.autoscaling)"
         ));
     }
     Ok(AuditedResources::Named(names))
@@ -96,7 +106,7 @@ pub struct AuditArgs {
     /// A namespace Terminating for longer than this is stuck.
     #[arg(long, env = "GARBAGE_AUDIT_STUCK_AFTER", default_value = "15m", value_parser = duration)]
     pub stuck_after: Duration,
-    /// Resources whose ownerReferences are audited: `all`, or a comma list of resource.group names.
+    /// Resources whose ownerReferences are audited: `all`, or a comma list of resource names as kubectl takes them (`hpa`, `deployments.apps`, `pods`).
     #[arg(long, env = "GARBAGE_AUDIT_OWNER_RESOURCES", default_value = "horizontalpodautoscalers.autoscaling", value_parser = audited_resources)]
     pub owner_resources: AuditedResources,
     /// Also report objects anywhere deleted longer than --stuck-after ago that still carry finalizers.
@@ -121,7 +131,7 @@ pub struct AuditArgs {
     #[arg(long, env = "GARBAGE_AUDIT_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log filter (tracing EnvFilter syntax, e.g. `info` or `kube_garbage_audit=debug`); RUST_LOG when unset.
-    #[arg(long, env = "GARBAGE_AUDIT_LOG_LEVEL")]
+    #[arg(long, env = "GARBAGE_AUDIT_LOG_LEVEL", value_parser = crate::telemetry::parse_filter)]
     pub log_level: Option<String>,
 }
 
@@ -175,12 +185,17 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(short = 'o', long, env = "GARBAGE_AUDIT_OUTPUT", value_enum, default_value = "table")]
     pub output: OutputFormat,
+    /// Report only findings in this namespace (the scan still reads the whole cluster: owners and
+    /// discovery are cluster-wide); the exit status follows the findings shown.
+    #[arg(short = 'n', long, env = "GARBAGE_AUDIT_NAMESPACE")]
+    pub namespace: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub audit: AuditArgs,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Address for the daemon's /metrics, /findings, /healthz and /readyz.
@@ -194,6 +209,77 @@ pub struct DemoArgs {
     pub kubeconfig_out: Option<PathBuf>,
     #[command(flatten)]
     pub audit: AuditArgs,
+}
+
+/// The executable name kubectl looks for on PATH when the user types `kubectl garbage-audit`.
+pub const KUBECTL_PLUGIN_EXECUTABLE: &str = "kubectl-garbage_audit";
+
+/// True when the process was started as the kubectl plugin (a copy of or link to this binary named
+/// `kubectl-garbage_audit`, which kubectl runs for `kubectl garbage-audit ...`).
+pub fn invoked_as_kubectl_plugin(argv0: &std::ffi::OsStr) -> bool {
+    std::path::Path::new(argv0)
+        .file_stem()
+        .is_some_and(|name| name == KUBECTL_PLUGIN_EXECUTABLE)
+}
+
+/// Parses `args` (argv[0] first). Run as the kubectl plugin, usage and help name the command the
+/// user typed, `kubectl garbage-audit`; otherwise this is `Cli::parse_from`.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let mut command = Cli::command();
+    if args.first().is_some_and(|a| invoked_as_kubectl_plugin(a)) {
+        command = command.bin_name("kubectl garbage-audit");
+    }
+    let matches = command
+        .try_get_matches_from(args.clone())
+        .map_err(|e| name_env_source(e, &args))?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// A bad value that came from a `GARBAGE_AUDIT_*` variable, not from the command line, is
+/// reported under the variable's name (clap names only the flag, which the user never typed).
+fn name_env_source(err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(invalid)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let flag = invalid.split_whitespace().next().unwrap_or_default().to_string();
+    let on_command_line = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")) || (flag.len() == 2 && a.starts_with(&flag)));
+    if on_command_line {
+        return err;
+    }
+    let command = Cli::command();
+    let env = command
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments())
+        .chain(command.get_arguments())
+        .find(|a| {
+            let long = a.get_long().map(|l| format!("--{l}"));
+            let short = a.get_short().map(|s| format!("-{s}"));
+            long.as_deref() == Some(flag.as_str()) || short.as_deref() == Some(flag.as_str())
+        })
+        .and_then(|a| a.get_env())
+        .and_then(|e| e.to_str())
+        .map(str::to_string);
+    let Some(env) = env.filter(|e| std::env::var_os(e).is_some()) else {
+        return err;
+    };
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    clap::Error::raw(
+        err.kind(),
+        text.replace(
+            &format!("'{invalid}'"),
+            &format!("{env} (--{})", flag.trim_start_matches('-')),
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -237,5 +323,35 @@ mod tests {
             panic!()
         };
         assert_eq!(scan.audit.owner_resources, AuditedResources::All);
+    }
+
+    #[test]
+    fn ci_formats_and_namespace_scope_parse() {
+        let Command::Scan(scan) = parse(&["scan", "-o", "sarif", "-n", "llm-serving"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(scan.output, OutputFormat::Sarif);
+        assert_eq!(scan.namespace.as_deref(), Some("llm-serving"));
+        let Command::Scan(scan) = parse(&["scan", "--output", "junit"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!((scan.output, scan.namespace), (OutputFormat::Junit, None));
+    }
+
+    #[test]
+    fn as_a_kubectl_plugin_usage_names_kubectl_garbage_audit() {
+        for argv0 in ["/home/me/.krew/bin/kubectl-garbage_audit", "kubectl-garbage_audit"] {
+            let help = parse_from([argv0, "scan", "--help"]).unwrap_err().to_string();
+            assert!(help.contains("Usage: kubectl garbage-audit scan [OPTIONS]"), "{help}");
+        }
+        let help = parse_from(["/usr/bin/kube-garbage-audit", "scan", "--help"]).unwrap_err();
+        assert!(
+            help.to_string().contains("Usage: kube-garbage-audit scan [OPTIONS]"),
+            "{help}"
+        );
+        assert!(matches!(
+            parse_from(["kubectl-garbage_audit", "scan", "--context", "prod"]).unwrap().command,
+            Command::Scan(ScanArgs { cluster: ClusterArgs { context: Some(c), .. }, .. }) if c == "prod"
+        ));
     }
 }

@@ -20,6 +20,12 @@ pub struct ResourceType {
     pub plural: String,
     pub namespaced: bool,
     pub verbs: Vec<String>,
+    /// Singular resource name (`horizontalpodautoscaler`), as discovery serves it; may be empty.
+    #[serde(skip)]
+    pub singular: String,
+    /// kubectl short names (`hpa`), as discovery serves them.
+    #[serde(skip)]
+    pub short_names: Vec<String>,
 }
 
 impl ResourceType {
@@ -79,6 +85,9 @@ pub struct DiscoverySnapshot {
     resources: BTreeMap<String, Vec<ResourceType>>,
     failures: Vec<DiscoveryFailure>,
     group_list_complete: bool,
+    /// Set when the API server could not be reached at all (refused, DNS, TLS, timeout): then the
+    /// failures say nothing about the cluster's discovery, only about the connection.
+    unreachable: Option<String>,
 }
 
 /// How a `(apiVersion, kind)` pair maps, as the garbage collector would see it.
@@ -170,6 +179,16 @@ impl DiscoverySnapshot {
 
     pub fn failures(&self) -> &[DiscoveryFailure] {
         &self.failures
+    }
+
+    /// Records that the server could not be reached (the reason, naming the server).
+    pub fn set_unreachable(&mut self, reason: String) {
+        self.unreachable = Some(reason);
+    }
+
+    /// Why the server could not be reached, if it could not.
+    pub fn unreachable(&self) -> Option<&str> {
+        self.unreachable.as_deref()
     }
 
     /// True when the core group was discovered and the group list was read: anything less means a
@@ -315,6 +334,8 @@ pub(crate) mod tests {
             verbs: ["create", "delete", "get", "list", "patch", "update", "watch"]
                 .map(String::from)
                 .to_vec(),
+            singular: kind.to_ascii_lowercase(),
+            short_names: Vec::new(),
         }
     }
 

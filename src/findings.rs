@@ -330,6 +330,31 @@ pub struct Report {
     pub scan_issues: Vec<ScanIssue>,
 }
 
+impl OwnerReferenceProblem {
+    /// Stable identity across scans: the object (by uid) and the reference's position in it. The
+    /// reason, message or suggested fix may change while it stays the same finding.
+    pub fn key(&self) -> String {
+        format!(
+            "reference {}/{:?}/{}",
+            self.dependent.uid, self.reference.field, self.reference.index
+        )
+    }
+}
+
+impl TerminatingNamespace {
+    /// Stable identity across scans: the namespace's uid (its blockers and reason may change).
+    pub fn key(&self) -> String {
+        format!("namespace {}", self.uid)
+    }
+}
+
+impl StuckObject {
+    /// Stable identity across scans: the object's uid.
+    pub fn key(&self) -> String {
+        format!("object {}", self.object.object.uid)
+    }
+}
+
 impl Report {
     /// True when the report shows anything an operator should act on.
     pub fn has_findings(&self) -> bool {

@@ -46,14 +46,18 @@ impl Endpoints {
             },
             "/healthz" => reply(StatusCode::OK, TEXT, "ok\n"),
             "/readyz" => {
-                if self.store.ready() {
+                let reasons = self.store.not_ready_reasons();
+                if reasons.is_empty() {
                     reply(StatusCode::OK, TEXT, "ok\n")
                 } else {
-                    reply(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        TEXT,
-                        "waiting for the first complete scan of every scanner\n",
-                    )
+                    // Say why: a scanner that keeps failing (e.g. an --owner-resources name the
+                    // cluster does not serve) is not the same as one still scanning.
+                    let mut body = String::from("not ready: waiting for the first successful scan of every scanner\n");
+                    for r in reasons {
+                        body.push_str(&r);
+                        body.push('\n');
+                    }
+                    reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, body)
                 }
             }
             "/findings" => match serde_json::to_vec_pretty(&self.store.report(Timestamp::now())) {

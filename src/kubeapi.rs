@@ -20,30 +20,41 @@ use crate::discovery::{DiscoverySnapshot, ResourceType};
 /// Errors from talking to the API server.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("reading kubeconfig {path}: {source}")]
+    // Messages say their cause once (see `error_text`): the wrapped errors are kept for matching,
+    // not chained as `source`, so `{:#}` does not print the same cause three times.
+    #[error("cannot read kubeconfig {}: {}", path.display(), kubeconfig_cause(error))]
     Kubeconfig {
         path: PathBuf,
-        #[source]
-        source: kube::config::KubeconfigError,
+        error: kube::config::KubeconfigError,
     },
     #[error("loading client configuration: {0}")]
     Config(String),
-    #[error("building the API client: {0}")]
-    Client(#[source] kube::Error),
-    #[error("{what}: {source}")]
-    Request {
-        what: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("{what}: timed out after {after:?}")]
+    #[error("building the API client: {}", crate::error_text::classify(error))]
+    Client { error: kube::Error },
+    #[error("{what}: {}", crate::error_text::classify(error))]
+    Request { what: String, error: kube::Error },
+    #[error("{what}: timed out after {}", humantime::format_duration(*after))]
     Timeout { what: String, after: Duration },
+}
+
+/// The innermost cause of a kubeconfig error (its outer message repeats the path, quoted twice).
+fn kubeconfig_cause(error: &kube::config::KubeconfigError) -> String {
+    crate::error_text::root_message(error)
 }
 
 impl ApiError {
     /// True when the API server answered with an authentication or authorization failure.
     pub fn is_auth(&self) -> bool {
-        matches!(self, ApiError::Request { source: kube::Error::Api(s), .. } if s.code == 401 || s.code == 403)
+        matches!(self, ApiError::Request { error: kube::Error::Api(s), .. } if s.code == 401 || s.code == 403)
+    }
+
+    /// True when the request reached the API server and it answered (with anything, even an
+    /// error); false when it never got there (refused, DNS, TLS, timeout).
+    pub fn reached_server(&self) -> bool {
+        match self {
+            ApiError::Request { error, .. } => crate::error_text::classify(error).server_answered(),
+            _ => false,
+        }
     }
 }
 
@@ -88,22 +99,46 @@ pub async fn load_config(conn: &Connection, request_timeout: Duration) -> Result
     };
     let mut config = match &conn.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| ApiError::Kubeconfig {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|error| ApiError::Kubeconfig {
                 path: path.clone(),
-                source,
+                error,
             })?;
+            if let Some(context) = &conn.context {
+                check_context(&kubeconfig, context, &path.display().to_string())?;
+            }
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|e| ApiError::Config(e.to_string()))?
         }
-        None if conn.context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(|e| ApiError::Config(e.to_string()))?,
+        None if conn.context.is_some() => {
+            if let (Ok(kubeconfig), Some(context)) = (Kubeconfig::read(), &conn.context) {
+                check_context(&kubeconfig, context, "the kubeconfig (KUBECONFIG or ~/.kube/config)")?;
+            }
+            Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| ApiError::Config(e.to_string()))?
+        }
         None => Config::infer().await.map_err(|e| ApiError::Config(e.to_string()))?,
     };
     config.default_retry = false;
     config.read_timeout = Some(request_timeout);
     Ok(config)
+}
+
+/// Fails with the available contexts when `context` is not one of the kubeconfig's.
+fn check_context(kubeconfig: &Kubeconfig, context: &str, source: &str) -> Result<(), ApiError> {
+    let names: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+    if names.contains(&context) {
+        return Ok(());
+    }
+    let available = if names.is_empty() {
+        "it has none".to_string()
+    } else {
+        format!("available: {}", names.join(", "))
+    };
+    Err(ApiError::Config(format!(
+        "--context {context}: no such context in {source} ({available})"
+    )))
 }
 
 /// Paces request starts to at most one per `min_interval`.
@@ -145,6 +180,8 @@ pub struct ListResult {
 #[derive(Clone)]
 pub struct ClusterApi {
     client: Client,
+    /// The server's URL, named in every error message.
+    server: Arc<str>,
     limits: ApiLimits,
     permits: Arc<Semaphore>,
     pacer: Arc<Pacer>,
@@ -159,6 +196,7 @@ impl ClusterApi {
         });
         Self {
             client,
+            server: Arc::from("the API server"),
             limits,
             permits,
             pacer,
@@ -167,8 +205,15 @@ impl ClusterApi {
 
     pub async fn connect(conn: &Connection, limits: ApiLimits) -> Result<Self, ApiError> {
         let config = load_config(conn, limits.request_timeout).await?;
-        let client = Client::try_from(config).map_err(ApiError::Client)?;
-        Ok(Self::new(client, limits))
+        let server = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|error| ApiError::Client { error })?;
+        Ok(Self::new(client, limits).with_server(&server))
+    }
+
+    /// Names the server's URL in error messages.
+    pub fn with_server(mut self, url: &str) -> Self {
+        self.server = Arc::from(url.trim_end_matches('/'));
+        self
     }
 
     /// Runs one API call under the concurrency limit, the pacer and the deadline.
@@ -176,12 +221,12 @@ impl ClusterApi {
     where
         F: std::future::Future<Output = Result<T, kube::Error>>,
     {
-        let what = what.into();
+        let what = format!("{} on {}", what.into(), self.server);
         let _permit = self.permits.acquire().await.expect("semaphore is never closed");
         self.pacer.wait().await;
         match tokio::time::timeout(self.limits.request_timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(source)) => Err(ApiError::Request { what, source }),
+            Ok(Err(error)) => Err(ApiError::Request { what, error }),
             Err(_) => Err(ApiError::Timeout {
                 what,
                 after: self.limits.request_timeout,
@@ -217,7 +262,12 @@ impl ClusterApi {
                 snapshot.add_group("", core.versions.clone());
                 wanted.extend(core.versions.into_iter().map(|v| (String::new(), v)));
             }
-            Err(e) => snapshot.add_failure("v1", e.to_string()),
+            Err(e) => {
+                if !e.reached_server() {
+                    snapshot.set_unreachable(e.to_string());
+                }
+                snapshot.add_failure("v1", e.to_string());
+            }
         }
         match groups {
             Ok(list) => {
@@ -357,7 +407,7 @@ impl ClusterApi {
                     self.call(what.clone(), self.client.request(req)).await;
                 let page = match page {
                     Err(ApiError::Request {
-                        source: kube::Error::Api(s),
+                        error: kube::Error::Api(s),
                         ..
                     }) if s.code == 410 && token.is_some() => {
                         // The continue token expired (the list changed too much between pages). Like
@@ -423,6 +473,8 @@ fn resource_type(group: &str, version: &str, r: &APIResource) -> Option<Resource
         plural: r.name.clone(),
         namespaced: r.namespaced,
         verbs: r.verbs.clone(),
+        singular: r.singular_name.clone(),
+        short_names: r.short_names.clone().unwrap_or_default(),
     })
 }
 

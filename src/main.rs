@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use kube_garbage_audit::app;
-use kube_garbage_audit::cli::{Cli, Command};
+use kube_garbage_audit::cli::{self, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // As the kubectl plugin (`kubectl-garbage_audit`), usage and help say `kubectl garbage-audit`.
+    let cli = cli::parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => app::run(args).await,
             Command::Scan(args) => app::scan(args).await,
+            #[cfg(feature = "demo")]
             Command::Demo(args) => app::demo(args).await,
         }
     });

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::findings::Report;
@@ -21,6 +22,8 @@ pub struct Metrics {
     publish_lock: Mutex<()>,
     max_object_series: usize,
     scan_duration: HistogramVec,
+    round_duration: Histogram,
+    discovery_duration: Histogram,
     scans: IntCounterVec,
     scan_errors: IntCounterVec,
     last_success: GaugeVec,
@@ -72,8 +75,22 @@ impl Metrics {
                     "garbage_audit_scan_duration_seconds",
                     "Duration of each scan, successful or not.",
                 )
-                .buckets(buckets),
+                .buckets(buckets.clone()),
                 &["scanner"],
+            )?,
+            round_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "garbage_audit_round_duration_seconds",
+                    "Duration of each round: API discovery plus every scanner, successful or not.",
+                )
+                .buckets(buckets.clone()),
+            )?,
+            discovery_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "garbage_audit_discovery_duration_seconds",
+                    "Duration of the API discovery that starts each round.",
+                )
+                .buckets(buckets.clone()),
             )?,
             scans: IntCounterVec::new(
                 opts("garbage_audit_scans_total", "Scans run, by result (success or error)."),
@@ -187,8 +204,14 @@ impl Metrics {
         };
         let r = &m.registry;
         r.register(Box::new(build_info))?;
+        // process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds,
+        // process_start_time_seconds, ...: what the memory sizing advice is about.
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         r.register(Box::new(max_series))?;
         r.register(Box::new(m.scan_duration.clone()))?;
+        r.register(Box::new(m.round_duration.clone()))?;
+        r.register(Box::new(m.discovery_duration.clone()))?;
         r.register(Box::new(m.scans.clone()))?;
         r.register(Box::new(m.scan_errors.clone()))?;
         r.register(Box::new(m.last_success.clone()))?;
@@ -217,6 +240,12 @@ impl Metrics {
         Ok(m)
     }
 
+    /// Records one finished round: discovery plus every scanner, and discovery alone.
+    pub fn observe_round(&self, took: Duration, discovery: Duration) {
+        self.round_duration.observe(took.as_secs_f64());
+        self.discovery_duration.observe(discovery.as_secs_f64());
+    }
+
     /// Records one finished scan.
     pub fn observe_scan(&self, scanner: &str, took: Duration, ok: bool) {
         self.scan_duration
@@ -243,9 +272,14 @@ impl Metrics {
                     .set(t.as_millisecond() as f64 / 1000.0);
             }
             self.findings_stale.with_label_values(&[&name]).set(i64::from(stale));
-            self.scan_incomplete
-                .with_label_values(&[&name])
-                .set(i64::from(incomplete));
+            // About the last successful scan: absent until there is one.
+            if last_success.is_some() {
+                self.scan_incomplete
+                    .with_label_values(&[&name])
+                    .set(i64::from(incomplete));
+            } else {
+                let _ = self.scan_incomplete.remove_label_values(&[&name]);
+            }
         }
         for vec in [
             &self.discovery_failed,
@@ -412,5 +446,59 @@ mod tests {
             "fixed problems lose their series"
         );
         assert!(!text.contains("garbage_audit_owner_reference_problems{"));
+    }
+
+    #[test]
+    fn a_scanner_that_never_succeeded_exports_failure_signals_only() {
+        let m = Metrics::new(10).unwrap();
+        let store = FindingsStore::new(["namespaces"]);
+        let failed = || crate::store::ScanOutcome::Failure {
+            error: "cannot reach the API server".into(),
+            kind: ErrorKind::Cluster,
+        };
+        store.commit_round(vec![], vec![("namespaces".into(), failed())], Timestamp::now());
+        m.publish(&store, &store.report(Timestamp::now()));
+        let text = m.render().unwrap();
+        assert!(
+            text.contains(r#"garbage_audit_findings_stale{scanner="namespaces"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("garbage_audit_scan_incomplete{"), "{text}");
+        assert!(
+            !text.contains("garbage_audit_last_successful_scan_timestamp_seconds{"),
+            "{text}"
+        );
+        // Once a scan succeeds, "incomplete" describes it; a later failure leaves it unchanged.
+        let partial = ScannerFindings {
+            issues: vec!["could not list x".into()],
+            ..Default::default()
+        };
+        let ok = crate::store::ScanOutcome::Success(partial);
+        store.commit_round(vec![], vec![("namespaces".into(), ok)], Timestamp::now());
+        m.publish(&store, &store.report(Timestamp::now()));
+        assert!(m
+            .render()
+            .unwrap()
+            .contains(r#"garbage_audit_scan_incomplete{scanner="namespaces"} 1"#));
+        store.commit_round(vec![], vec![("namespaces".into(), failed())], Timestamp::now());
+        m.publish(&store, &store.report(Timestamp::now()));
+        assert!(m
+            .render()
+            .unwrap()
+            .contains(r#"garbage_audit_scan_incomplete{scanner="namespaces"} 1"#));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_are_exported() {
+        let text = Metrics::new(1).unwrap().render().unwrap();
+        for name in [
+            "process_resident_memory_bytes ",
+            "process_cpu_seconds_total ",
+            "process_open_fds ",
+            "process_start_time_seconds ",
+        ] {
+            assert!(text.contains(name), "{name} missing");
+        }
     }
 }

@@ -74,8 +74,28 @@ pub fn reference_summary(p: &OwnerReferenceProblem) -> String {
     )
 }
 
+/// How much the tables show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Width {
+    /// Fits a terminal: kinds instead of resource.group, no FIX column.
+    Normal,
+    /// Everything, including the suggested fix (`-o wide`).
+    Wide,
+}
+
+/// `kind/name` of a reference; `[i] ` in front for any but the first ownerReference, `scaleTarget `
+/// for an HPA's scale target.
+fn short_reference(p: &OwnerReferenceProblem) -> String {
+    let prefix = match p.reference.field {
+        crate::findings::ReferenceField::OwnerReference if p.reference.index == 0 => String::new(),
+        crate::findings::ReferenceField::OwnerReference => format!("[{}] ", p.reference.index),
+        crate::findings::ReferenceField::ScaleTargetRef => "scaleTarget ".to_string(),
+    };
+    format!("{prefix}{}/{}", p.reference.kind, p.reference.name)
+}
+
 /// The `scan` command's table output.
-pub fn report_table(report: &Report) -> String {
+pub fn report_table(report: &Report, width: Width) -> String {
     let mut out = String::new();
     if report.stuck_namespaces.is_empty() {
         out.push_str("No namespace is stuck in Terminating.\n");
@@ -100,29 +120,43 @@ pub fn report_table(report: &Report) -> String {
         out.push_str("No owner-reference problems.\n");
     } else {
         out.push_str("OWNER REFERENCE PROBLEMS\n");
+        let wide = width == Width::Wide;
         let rows: Vec<Vec<String>> = report
             .owner_reference_problems
             .iter()
             .map(|p| {
-                vec![
+                let mut row = vec![
                     if p.dependent.namespace.is_empty() {
                         "-".into()
                     } else {
                         p.dependent.namespace.clone()
                     },
-                    format!("{}/{}", p.dependent.qualified_resource(), p.dependent.name),
-                    reference_summary(p),
+                    if wide {
+                        format!("{}/{}", p.dependent.qualified_resource(), p.dependent.name)
+                    } else {
+                        format!("{}/{}", p.dependent.kind, p.dependent.name)
+                    },
+                    if wide { reference_summary(p) } else { short_reference(p) },
                     p.reason.as_str().to_string(),
                     if p.gc_blocked { "yes".into() } else { "no".into() },
-                    p.fix.clone(),
-                ]
+                ];
+                if wide {
+                    row.push(p.fix.clone());
+                } else {
+                    row.push(p.suggested_kind.clone().unwrap_or_else(|| "-".into()));
+                }
+                row
             })
             .collect();
+        let last = if wide { "FIX" } else { "SUGGESTED-KIND" };
         table(
             &mut out,
-            &["NAMESPACE", "OBJECT", "REFERENCE", "REASON", "GC-BLOCKED", "FIX"],
+            &["NAMESPACE", "OBJECT", "REFERENCE", "REASON", "GC-BLOCKED", last],
             &rows,
         );
+        if !wide {
+            out.push_str("(-o wide or -o json for the suggested fix of each)\n");
+        }
     }
     if !report.stuck_objects.is_empty() {
         out.push_str("\nSTUCK OBJECTS\n");
@@ -183,6 +217,42 @@ pub fn report_table(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_table_fits_a_terminal_and_wide_has_the_fixes() {
+        use crate::findings::OwnerProblemReason;
+        let mut long =
+            crate::findings::fixtures::hpa_problem("llama-3-8b-hpa", OwnerProblemReason::KindCaseMismatch, true, false);
+        long.dependent.namespace = "llm-serving-production".into();
+        long.reference.name = "llama-3-8b-instruct-autoscaler".into();
+        long.fix = "Correct the kind: PodAutoScaler → PodAutoscaler. The owner exists; once corrected, the garbage collector tracks this object again.".into();
+        let report = Report {
+            generated_at: String::new(),
+            complete: true,
+            scanners: vec![],
+            discovery_failures: vec![],
+            owner_reference_problems: vec![long],
+            unresolved_references: vec![],
+            stuck_namespaces: vec![],
+            terminating_namespaces: vec![],
+            stuck_objects: vec![],
+            scan_issues: vec![],
+        };
+        let normal = report_table(&report, Width::Normal);
+        let widest = normal.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(widest <= 160, "{widest} columns:\n{normal}");
+        assert!(!normal.contains("Correct the kind"), "{normal}");
+        assert!(
+            normal.contains("PodAutoscaler"),
+            "the suggested kind is shown: {normal}"
+        );
+        let wide = report_table(&report, Width::Wide);
+        assert!(wide.contains("FIX") && wide.contains("Correct the kind"), "{wide}");
+        assert!(
+            wide.contains("horizontalpodautoscalers.autoscaling/llama-3-8b-hpa"),
+            "{wide}"
+        );
+    }
 
     #[test]
     fn ages_read_like_kubectl() {

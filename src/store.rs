@@ -226,6 +226,33 @@ impl FindingsStore {
         self.read().scanners.values().all(|s| s.last_success.is_some())
     }
 
+    /// Why the daemon is not ready yet: one line per scanner without a successful scan, with its
+    /// latest error when it has one. Empty when ready.
+    pub fn not_ready_reasons(&self) -> Vec<String> {
+        self.read()
+            .scanners
+            .iter()
+            .filter(|(_, s)| s.last_success.is_none())
+            .map(|(name, s)| match &s.last_error {
+                Some(e) => format!("scanner {name} failed: {e}"),
+                None => format!("scanner {name}: waiting for its first scan"),
+            })
+            .collect()
+    }
+
+    /// True when the scanner has completed a scan at least once.
+    pub fn has_succeeded(&self, scanner: &str) -> bool {
+        self.read()
+            .scanners
+            .get(scanner)
+            .is_some_and(|s| s.last_success.is_some())
+    }
+
+    /// The discovery failures of the last round that reached the API server.
+    pub fn discovery_failures(&self) -> Vec<DiscoveryFailure> {
+        self.read().discovery_failures.clone()
+    }
+
     /// The published report, assembled from every scanner's latest findings.
     pub fn report(&self, now: Timestamp) -> Report {
         let inner = self.read();
@@ -242,7 +269,7 @@ impl FindingsStore {
             scan_issues: Vec::new(),
         };
         for (name, state) in &inner.scanners {
-            let incomplete = state.incomplete(!inner.discovery_failures.is_empty());
+            let incomplete = state.last_success.is_some() && state.incomplete(!inner.discovery_failures.is_empty());
             report.complete &= state.last_success.is_some() && !state.stale && !incomplete;
             report.scanners.push(ScannerStatus {
                 name: name.clone(),
@@ -298,14 +325,18 @@ impl FindingsStore {
         report
     }
 
-    /// Per-scanner health for the metrics: (name, last success, stale, incomplete).
+    /// Per-scanner health for the metrics: (name, last success, stale, incomplete). "Incomplete"
+    /// describes the last successful scan, so it is `false` for a scanner that never succeeded.
     pub fn health(&self) -> Vec<(String, Option<Timestamp>, bool, bool)> {
         let inner = self.read();
         let discovery_failed = !inner.discovery_failures.is_empty();
         inner
             .scanners
             .iter()
-            .map(|(name, s)| (name.clone(), s.last_success, s.stale, s.incomplete(discovery_failed)))
+            .map(|(name, s)| {
+                let incomplete = s.last_success.is_some() && s.incomplete(discovery_failed);
+                (name.clone(), s.last_success, s.stale, incomplete)
+            })
             .collect()
     }
 }

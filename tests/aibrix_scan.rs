@@ -76,6 +76,16 @@ async fn table_output_summarises_blockers_and_fixes() {
         text.contains("1 × modeladapters.model.aibrix.ai waiting on adapter.model.aibrix.ai/finalizer"),
         "{text}"
     );
+    // The default table fits a terminal: the suggested kind, not the fix prose.
+    assert!(text.lines().all(|l| l.chars().count() <= 160), "{text}");
+    assert!(
+        text.contains("PodAutoscaler") && !text.contains("Correct the kind"),
+        "{text}"
+    );
+    // -o wide adds the fixes.
+    let out = c.run(&["scan", "-o", "wide"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
         text.contains("Correct the kind: PodAutoScaler → PodAutoscaler"),
         "{text}"

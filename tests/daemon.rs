@@ -292,6 +292,7 @@ fn unreachable_cluster_exits_2() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/kubeconfig"));
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_serves_the_seed_failures_as_metrics() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,8 @@ fn configmaps() -> ResourceType {
         plural: "configmaps".into(),
         namespaced: true,
         verbs: vec!["list".into()],
+        singular: "configmap".into(),
+        short_names: vec!["cm".into()],
     }
 }
 

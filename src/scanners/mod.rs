@@ -24,6 +24,9 @@ pub struct ScanContext {
 /// Why a scan produced no findings at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The API server could not be reached at all; the message names the server and the cause.
+    #[error("cannot reach the API server: {0}")]
+    Unreachable(String),
     #[error("discovery is implausible (no core group or no group list): {0}")]
     ImplausibleDiscovery(String),
     #[error("configuration: {0}")]
@@ -38,7 +41,7 @@ impl ScanError {
         match self {
             ScanError::Config(_) => ErrorKind::Config,
             ScanError::Api(e) if e.is_auth() => ErrorKind::Auth,
-            ScanError::Api(_) | ScanError::ImplausibleDiscovery(_) => ErrorKind::Cluster,
+            ScanError::Api(_) | ScanError::ImplausibleDiscovery(_) | ScanError::Unreachable(_) => ErrorKind::Cluster,
         }
     }
 }
@@ -54,6 +57,9 @@ pub trait Scanner: Send + Sync {
 
 /// Refuses to scan on a discovery result that cannot be right (it would report everything as broken).
 fn require_plausible(discovery: &DiscoverySnapshot) -> Result<(), ScanError> {
+    if let Some(reason) = discovery.unreachable() {
+        return Err(ScanError::Unreachable(reason.to_string()));
+    }
     if discovery.is_plausible() {
         return Ok(());
     }

@@ -41,6 +41,8 @@ fn namespaces_type() -> ResourceType {
         plural: "namespaces".into(),
         namespaced: false,
         verbs: vec!["list".into()],
+        singular: "namespace".into(),
+        short_names: vec!["ns".into()],
     }
 }
 

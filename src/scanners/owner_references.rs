@@ -46,21 +46,38 @@ impl AuditedResources {
             }
             AuditedResources::Named(names) => names,
         };
-        let mut out = Vec::new();
+        let served = discovery.preferred_resources();
+        let mut out: Vec<ResourceType> = Vec::new();
         for name in names {
-            if let Some(rt) = discovery.find_by_qualified_name(name) {
-                out.push(rt.clone());
-                continue;
-            }
-            let group = name.split_once('.').map_or("", |(_, g)| g);
-            let group_failed = discovery
-                .failures()
-                .iter()
-                .any(|f| f.group_version.is_empty() || f.group_version.split('/').next() == Some(group));
+            let not_found = match crate::resource_names::resolve(name, &served) {
+                Ok(rt) if !rt.supports("list") => {
+                    return Err(ScanError::Config(format!(
+                        "--owner-resources: {} cannot be listed (verbs: {})",
+                        rt.qualified_name(),
+                        rt.verbs.join(",")
+                    )))
+                }
+                Ok(rt) => {
+                    if !out.contains(rt) {
+                        out.push(rt.clone());
+                    }
+                    continue;
+                }
+                Err(e @ crate::resource_names::NameError::Ambiguous { .. }) => {
+                    return Err(ScanError::Config(format!("--owner-resources: {e}")))
+                }
+                Err(e) => e,
+            };
+            // A name without a group may live in any group, so any failed group could serve it.
+            let group = name.split_once('.').map(|(_, g)| g.to_ascii_lowercase());
+            let group_failed = discovery.failures().iter().any(|f| {
+                f.group_version.is_empty()
+                    || group
+                        .as_deref()
+                        .is_none_or(|g| f.group_version.split('/').next() == Some(g))
+            });
             if !group_failed {
-                return Err(ScanError::Config(format!(
-                    "--owner-resources: {name:?} is not served by this cluster (expected resource.group, e.g. horizontalpodautoscalers.autoscaling)"
-                )));
+                return Err(ScanError::Config(format!("--owner-resources: {not_found}")));
             }
             findings
                 .issues

@@ -1,0 +1,103 @@
+//! `demo`: kube-sim with the `aibrix` scenario and the daemon against it, plus the kubectl commands
+//! that show and fix its problems. The daemon reaches kube-sim through the written kubeconfig, the
+//! same client path as `run` (no client retries, one fast failure per unavailable group).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::app::{auditor, bind, cannot_run, init_logging, serve_and_scan, until_shutdown};
+use crate::changes::{finding_entries, Change, ChangeTracker};
+use crate::cli::DemoArgs;
+use crate::findings::Report;
+use crate::kubeapi::{ClusterApi, Connection};
+
+/// The demo's own temp directory, removed when the demo ends (normally, by signal or by failure).
+struct DemoDir(PathBuf);
+
+impl DemoDir {
+    fn create() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("kube-garbage-audit-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Logs each finding once when it appears, changes or is resolved (by stable identity).
+fn log_findings(tracker: &mut ChangeTracker, report: &Report) {
+    for change in tracker.update(finding_entries(report)) {
+        match change {
+            Change::Appeared(f) => tracing::warn!(finding = %f, "found"),
+            Change::Changed(f) => tracing::info!(finding = %f, "changed"),
+            Change::Cleared(f) => tracing::info!(finding = %f, "resolved"),
+        }
+    }
+}
+
+/// Prints the guide again on every SIGUSR1 (forever; cancel by dropping).
+async fn reprint_on_sigusr1(guide: String) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut usr1) = signal(SignalKind::user_defined1()) {
+            while usr1.recv().await.is_some() {
+                print!("{guide}");
+            }
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+pub async fn run(args: DemoArgs) -> ExitCode {
+    if let Err(e) = init_logging(&args.audit) {
+        return cannot_run(e);
+    }
+    let dir = match args.kubeconfig_out.is_none().then(DemoDir::create).transpose() {
+        Ok(dir) => dir,
+        Err(e) => return cannot_run(e),
+    };
+    let path = match (&args.kubeconfig_out, &dir) {
+        (Some(p), _) => p.clone(),
+        (None, Some(d)) => d.0.join("kubeconfig"),
+        (None, None) => unreachable!("a demo dir exists when no --kubeconfig-out is given"),
+    };
+    // `dir` lives until this function returns, after the demo has stopped for whatever reason.
+    until_shutdown(demo(&args, &path)).await
+}
+
+async fn demo(args: &DemoArgs, path: &Path) -> anyhow::Result<()> {
+    let config = kube_sim::SimConfig {
+        scenario: Some("aibrix".to_string()),
+        ..kube_sim::SimConfig::default()
+    };
+    let sim = kube_sim::start(config)
+        .await
+        .context("starting the simulated cluster")?;
+    sim.write_kubeconfig(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let listener = bind(args.listen, args.interval).await?;
+    let local = listener.local_addr().unwrap_or(args.listen);
+    let guide = crate::demo_guide::guide(path, &sim.url(), &local.to_string(), std::process::id());
+    print!("{guide}");
+    let connection = Connection {
+        kubeconfig: Some(path.to_path_buf()),
+        context: None,
+    };
+    let api = ClusterApi::connect(&connection, args.audit.limits())
+        .await
+        .context("connecting to the simulated cluster")?;
+    let mut tracker = ChangeTracker::default();
+    let on_report = move |report: &Report| log_findings(&mut tracker, report);
+    tokio::select! {
+        () = serve_and_scan(auditor(api, &args.audit)?, listener, args.interval, on_report) => {}
+        () = reprint_on_sigusr1(guide) => {}
+    }
+    Ok(())
+}
