@@ -388,9 +388,11 @@ pub(crate) mod tests {
                         name: "qwen-code-lora".into(),
                         uid: "ma-uid".into(),
                         resource_version: "5".into(),
+                        creation_timestamp: None,
                     },
                     finalizers: vec!["adapter.model.aibrix.ai/finalizer".into()],
                     deletion_timestamp: Some("2026-11-21T07:00:00Z".into()),
+                    suggested_actions: Vec::new(),
                 }],
             }],
             failing_group_versions: vec![],
@@ -445,6 +447,7 @@ pub(crate) mod tests {
             name: "system:node/a b".into(),
             uid: "u".into(),
             resource_version: "1".into(),
+            creation_timestamp: None,
         };
         assert_eq!(ObjectLocation::of(&role).uri, "api/v1/nodes/system%3Anode%2Fa%20b");
         assert_eq!(ObjectLocation::namespace("ns", "u").uri, "api/v1/namespaces/ns");
