@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "demo")]
 use crate::cli::DemoArgs;
@@ -82,14 +83,16 @@ pub(crate) async fn serve_and_scan(
     listener: tokio::net::TcpListener,
     interval: std::time::Duration,
     on_report: impl FnMut(&Report),
+    cancel: CancellationToken,
 ) {
     let endpoints = Endpoints {
         store: auditor.store.clone(),
         metrics: auditor.metrics.clone(),
+        remediations: auditor.remediator.clone(),
     };
     tokio::select! {
         () = http::serve(listener, endpoints) => {}
-        () = auditor.run(interval, on_report) => {}
+        () = auditor.run(interval, on_report, cancel) => {}
     }
 }
 
@@ -106,19 +109,36 @@ pub(crate) async fn bind(
     Ok(listener)
 }
 
-/// Runs `work` until it finishes or a shutdown signal arrives (then exit 0, abandoning the work).
-pub(crate) async fn until_shutdown(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+/// How long a shutdown waits for a remediation action in flight (the Deployment's
+/// terminationGracePeriodSeconds is 30).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Runs `work` until it finishes or a shutdown signal arrives. On a signal the token is
+/// cancelled: reads are abandoned at once, an action in flight finishes and is recorded (waited
+/// for up to [`SHUTDOWN_GRACE`]); then exit 0.
+pub(crate) async fn until_shutdown<F, W>(work: W) -> ExitCode
+where
+    W: FnOnce(CancellationToken) -> F,
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
     let shutdown = match shutdown_signal() {
         Ok(s) => s,
         Err(e) => return cannot_run(anyhow::Error::new(e).context("installing signal handlers")),
     };
+    let cancel = CancellationToken::new();
+    let work = work(cancel.clone());
+    tokio::pin!(work);
     tokio::select! {
-        result = work => match result {
+        result = &mut work => match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cannot_run(e),
         },
         () = shutdown => {
             tracing::info!("shutdown signal received; stopping");
+            cancel.cancel();
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await.is_err() {
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "work did not stop within the grace period; exiting");
+            }
             ExitCode::SUCCESS
         }
     }
@@ -128,13 +148,15 @@ pub async fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.audit) {
         return cannot_run(e);
     }
-    until_shutdown(async {
+    until_shutdown(|cancel| async move {
         let api = ClusterApi::connect(&args.cluster.connection(), args.audit.limits())
             .await
             .context("connecting to the cluster")?;
-        let auditor = auditor(api, &args.audit)?;
+        let mut auditor = auditor(api.clone(), &args.audit)?;
+        auditor.remediator =
+            crate::remediation::setup::remediator(&api, &args.remediation, &args.audit, &auditor.metrics).await?;
         let listener = bind(args.listen, args.interval).await?;
-        serve_and_scan(auditor, listener, args.interval, |_| {}).await;
+        serve_and_scan(auditor, listener, args.interval, |_| {}, cancel).await;
         Ok(())
     })
     .await

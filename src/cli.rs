@@ -30,6 +30,30 @@ pub enum Command {
     /// Start a simulated cluster with the `aibrix` scenario and run the daemon against it.
     #[cfg(feature = "demo")]
     Demo(DemoArgs),
+    /// Print the remediation plan with its digest (writes nothing); `--confirm DIGEST` applies exactly that plan.
+    Remediate(RemediateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RemediateOutput {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemediateArgs {
+    /// Output format.
+    #[arg(short = 'o', long, env = "GARBAGE_AUDIT_OUTPUT", value_enum, default_value = "table")]
+    pub output: RemediateOutput,
+    /// Apply the plan whose digest `remediate` printed; refused if anything changed since.
+    #[arg(long)]
+    pub confirm: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub audit: AuditArgs,
+    #[command(flatten)]
+    pub remediation: crate::remediation::flags::RemediationArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,7 +192,7 @@ impl ClusterArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Address for /metrics, /findings, /healthz and /readyz.
+    /// Address for /metrics, /findings, /remediations, /healthz and /readyz.
     #[arg(long, env = "GARBAGE_AUDIT_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: SocketAddr,
     /// Time between scans (plus up to 10 % jitter).
@@ -178,6 +202,8 @@ pub struct RunArgs {
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub audit: AuditArgs,
+    #[command(flatten)]
+    pub remediation: crate::remediation::flags::RemediationArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -209,6 +235,8 @@ pub struct DemoArgs {
     pub kubeconfig_out: Option<PathBuf>,
     #[command(flatten)]
     pub audit: AuditArgs,
+    #[command(flatten)]
+    pub remediation: crate::remediation::flags::RemediationArgs,
 }
 
 /// The executable name kubectl looks for on PATH when the user types `kubectl garbage-audit`.

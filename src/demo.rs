@@ -69,10 +69,10 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         (None, None) => unreachable!("a demo dir exists when no --kubeconfig-out is given"),
     };
     // `dir` lives until this function returns, after the demo has stopped for whatever reason.
-    until_shutdown(demo(&args, &path)).await
+    until_shutdown(|cancel| demo(&args, &path, cancel)).await
 }
 
-async fn demo(args: &DemoArgs, path: &Path) -> anyhow::Result<()> {
+async fn demo(args: &DemoArgs, path: &Path, cancel: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
     let config = kube_sim::SimConfig {
         scenario: Some("aibrix".to_string()),
         ..kube_sim::SimConfig::default()
@@ -95,8 +95,11 @@ async fn demo(args: &DemoArgs, path: &Path) -> anyhow::Result<()> {
         .context("connecting to the simulated cluster")?;
     let mut tracker = ChangeTracker::default();
     let on_report = move |report: &Report| log_findings(&mut tracker, report);
+    let mut auditor = auditor(api.clone(), &args.audit)?;
+    auditor.remediator =
+        crate::remediation::setup::remediator(&api, &args.remediation, &args.audit, &auditor.metrics).await?;
     tokio::select! {
-        () = serve_and_scan(auditor(api, &args.audit)?, listener, args.interval, on_report) => {}
+        () = serve_and_scan(auditor, listener, args.interval, on_report, cancel) => {}
         () = reprint_on_sigusr1(guide) => {}
     }
     Ok(())

@@ -19,6 +19,8 @@ use crate::store::FindingsStore;
 pub struct Endpoints {
     pub store: Arc<FindingsStore>,
     pub metrics: Arc<Metrics>,
+    /// The remediation queue, when enabled (`/remediations`).
+    pub remediations: Option<Arc<crate::remediation::runner::Remediator>>,
 }
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -68,10 +70,22 @@ impl Endpoints {
                     format!("encoding findings: {e}\n"),
                 ),
             },
+            "/remediations" => match &self.remediations {
+                Some(r) => reply(
+                    StatusCode::OK,
+                    "application/json",
+                    Bytes::from(r.status_json().to_vec()),
+                ),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    TEXT,
+                    "remediation is off (--remediation off): no plan, no writes\n",
+                ),
+            },
             _ => reply(
                 StatusCode::NOT_FOUND,
                 TEXT,
-                "not found; try /metrics, /findings, /healthz or /readyz\n",
+                "not found; try /metrics, /findings, /remediations, /healthz or /readyz\n",
             ),
         }
     }

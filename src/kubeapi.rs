@@ -203,6 +203,11 @@ impl ClusterApi {
         }
     }
 
+    /// The underlying client, for [`crate::kubewrite`] (remediation only).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     pub async fn connect(conn: &Connection, limits: ApiLimits) -> Result<Self, ApiError> {
         let config = load_config(conn, limits.request_timeout).await?;
         let server = config.cluster_url.to_string();

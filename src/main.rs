@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => app::scan(args).await,
             #[cfg(feature = "demo")]
             Command::Demo(args) => app::demo(args).await,
+            Command::Remediate(args) => kube_garbage_audit::remediate::run(args).await,
         }
     });
     // Do not wait for abandoned API calls: the process is done.

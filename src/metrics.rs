@@ -381,6 +381,11 @@ impl Metrics {
     }
 
     /// The text exposition (format 0.0.4).
+    /// The registry, for metrics registered elsewhere (the remediation queue's).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let _guard = self
             .publish_lock

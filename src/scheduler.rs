@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::changes::{Change, ChangeTracker};
@@ -25,6 +26,8 @@ pub struct Auditor {
     pub metrics: Arc<Metrics>,
     /// A one-shot run (`scan`): its caller prints scan errors, so they are not logged as well.
     pub one_shot: bool,
+    /// The opt-in remediation queue, run after each round (`None` with `--remediation off`).
+    pub remediator: Option<Arc<crate::remediation::runner::Remediator>>,
     log: Arc<Mutex<RoundLog>>,
 }
 
@@ -47,6 +50,7 @@ impl Auditor {
             store,
             metrics,
             one_shot: false,
+            remediator: None,
             log: Arc::default(),
         }
     }
@@ -187,12 +191,22 @@ impl Auditor {
         }
     }
 
-    /// Scans for ever, every `interval` plus up to 10 % jitter. Cancel by dropping the future.
-    pub async fn run(&self, interval: Duration, mut on_report: impl FnMut(&Report)) {
+    /// Scans every `interval` plus up to 10 % jitter until `cancel` fires. A scan (reads only) is
+    /// abandoned at once; a remediation action in flight finishes and is recorded first.
+    pub async fn run(&self, interval: Duration, mut on_report: impl FnMut(&Report), cancel: CancellationToken) {
         loop {
-            let report = self.scan_once().await;
+            let report = tokio::select! {
+                report = self.scan_once() => report,
+                () = cancel.cancelled() => return,
+            };
             on_report(&report);
-            tokio::time::sleep(with_jitter(interval)).await;
+            if let Some(remediator) = &self.remediator {
+                remediator.round(&report, &cancel).await;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(with_jitter(interval)) => {}
+                () = cancel.cancelled() => return,
+            }
         }
     }
 }

@@ -452,11 +452,8 @@ pub fn patch(
     part: Part,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    if kind == PatchType::Apply || (kind == PatchType::StrategicMerge && rt.is_crd) {
-        let ct = match kind {
-            PatchType::Apply => "application/apply-patch+yaml",
-            _ => "application/strategic-merge-patch+json",
-        };
+    if kind == PatchType::StrategicMerge && rt.is_crd {
+        let ct = "application/strategic-merge-patch+json";
         return Err(ApiError::unsupported_media_type(
             ct,
             &[
@@ -473,6 +470,13 @@ pub fn patch(
         .cloned()
         .ok_or_else(|| ApiError::not_found(&rt.group_resource(), name))?;
     let current = present(old, rt);
+    // Server-side apply is approximated as a JSON merge patch of the (JSON) body onto an existing
+    // object: no managedFields, so no field-manager conflicts (a known deviation, see README).
+    let kind = if kind == PatchType::Apply {
+        PatchType::Merge
+    } else {
+        kind
+    };
     let patched = patch::apply_for(&current, body, kind, rt)?;
     // A patch has no uid precondition; changing metadata.uid fails ObjectMeta update validation.
     let (old_uid, new_uid) = (meta_str(&current, "uid"), meta_str(&patched, "uid"));

@@ -14,6 +14,10 @@
 pub mod action;
 pub mod candidates;
 pub mod digest;
+pub mod executor;
+pub mod flags;
 pub mod policy;
 pub mod queue;
+pub mod runner;
+pub mod setup;
 pub mod verify;
