@@ -205,7 +205,7 @@ fi
 if have shellcheck; then
   check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh tests/artifacts/negative.sh \
     scripts/check-mixin.sh scripts/check-helm.sh scripts/check-krew.sh scripts/krew-manifest.sh scripts/go-tool.sh \
-    scripts/check-lean-build.sh
+    scripts/check-lean-build.sh scripts/check-ci-outputs.sh
 else
   skip "shellcheck" "optional; apt-get install shellcheck"
 fi

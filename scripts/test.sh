@@ -28,9 +28,15 @@ echo "control plane binaries ready in $(( $(date +%s) - started )) s"
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
 
-echo "== artifacts (alerts, dashboards, deploy)"
+echo "== lean release build (--no-default-features: no kube-sim)"
+bash scripts/check-lean-build.sh
+
+echo "== artifacts (alerts, dashboards, mixin, deploy, Helm chart, krew manifest)"
 bash scripts/check-artifacts.sh
 
 echo "== end-to-end with Prometheus and Alertmanager"
 cargo build --workspace --locked --bins
 GARBAGE_AUDIT_BIN="$PWD/target/debug/kube-garbage-audit" bash scripts/e2e-prometheus.sh
+
+echo "== CI outputs (scan -o sarif against the SARIF 2.1.0 schema, -o junit)"
+bash scripts/check-ci-outputs.sh
