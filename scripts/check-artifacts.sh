@@ -137,6 +137,7 @@ ensure_tools
 
 check "promtool check rules (alerts/garbage-audit.rules.yaml)" promtool check rules alerts/garbage-audit.rules.yaml
 check "promtool test rules (alerts/tests/*.yaml)" promtool test rules alerts/tests/*.yaml
+check "runbook durations match the alert rules" python3 tests/artifacts/check_runbook_durations.py
 check "every alert: labels, annotations, runbook, fire+silent tests" python3 tests/artifacts/check_alerts_dashboard.py alerts
 check "PrometheusRule + dashboard copy in sync (alerts/generate.py)" python3 alerts/generate.py --check
 check "dashboard type-checks against @grafana/schema (tsc)" bash -c 'cd dashboards/check && npm run --silent check'
