@@ -34,6 +34,13 @@ bash scripts/check-lean-build.sh
 echo "== artifacts (alerts, dashboards, mixin, deploy, Helm chart, krew manifest)"
 bash scripts/check-artifacts.sh
 
+echo "== Helm chart installed into the real control plane"
+helm_cp=$(mktemp -d)
+trap 'bash scripts/control-plane.sh down "$helm_cp" >/dev/null 2>&1 || true; rm -rf "$helm_cp"' EXIT
+bash scripts/control-plane.sh up "$helm_cp" >/dev/null
+bash scripts/check-helm.sh --install "$helm_cp/admin.kubeconfig"
+bash scripts/control-plane.sh down "$helm_cp" >/dev/null
+
 echo "== end-to-end with Prometheus and Alertmanager"
 cargo build --workspace --locked --bins
 GARBAGE_AUDIT_BIN="$PWD/target/debug/kube-garbage-audit" bash scripts/e2e-prometheus.sh
