@@ -7,18 +7,20 @@
 # NOTE: this image has not been built in the project's own environment: its machines have no
 # container engine. Keep it in step with Cargo.toml (workspace members, rust-version) by hand.
 #
-# Stage 1 — build the release binary with the toolchain named by rust-version (1.89).
+# Stage 1 — build the lean release binary with the toolchain named by rust-version (1.89):
+# --no-default-features leaves out the `demo` command and with it the simulated API server
+# (kube-sim) and everything only it needs (scripts/check-lean-build.sh checks the dependency tree).
 FROM rust:1.89-bookworm AS build
 WORKDIR /src
-# The whole workspace (see .dockerignore for what is left out): the daemon and the kube-sim
-# crate it depends on.
+# The whole workspace (see .dockerignore for what is left out): Cargo needs every member's
+# manifest (kube-sim's too) to resolve the workspace, even though the lean build does not compile it.
 COPY . .
 # --locked: build exactly the dependency versions in Cargo.lock. The cache mounts keep the crate
 # registry and target dir between builds (BuildKit); the binary is copied out of the cached
 # target dir in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p kube-garbage-audit \
+    cargo build --release --locked -p kube-garbage-audit --no-default-features \
  && install -D -m 0755 target/release/kube-garbage-audit /out/kube-garbage-audit
 
 # Stage 2 — distroless runtime: glibc, libgcc, CA certificates, no shell, no package manager;

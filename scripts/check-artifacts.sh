@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Static checks of the non-Rust artifacts: alert rules, the generated PrometheusRule, the Grafana
-# dashboard and the kustomize manifests. Exits non-zero if any check fails; the last line is
+# dashboard, the monitoring mixin they are generated from, the kustomize manifests, the Helm chart
+# and the krew manifest. Exits non-zero if any check fails; the last line is
 # `artifacts: N passed, M failed`.
 #
 # Tools: promtool (Debian `prometheus`), kubectl (with kustomize), python3 with PyYAML and
-# kubernetes-validate, node + npm. Run as root on Debian and it installs what is missing
-# (apt-get, pip, npm ci); otherwise it stops and names what to install. Optional extras
-# (yamllint, shellcheck) are installed the same way when root, and reported as SKIP otherwise.
+# kubernetes-validate, node + npm, Go >= 1.24 with a module proxy (helm, go-jsonnet and krew are
+# built from tools/*/go.mod by scripts/go-tool.sh and cached under ~/.cache/kube-garbage-audit).
+# Run as root on Debian and it installs what is missing (apt-get, pip, npm ci); otherwise it stops
+# and names what to install. Optional extras (yamllint, shellcheck) are installed the same way when
+# root, and reported as SKIP otherwise.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -66,6 +69,9 @@ ensure_tools() {
   fi
   if ! have kubectl; then
     missing+=("kubectl (any release with the built-in kustomize, >= 1.14; not packaged by Debian)")
+  fi
+  if ! have go; then
+    missing+=("go >= 1.24 and a Go module proxy (builds helm, jsonnet and krew from tools/*/go.mod)")
   fi
   if ! have python3; then
     apt_install python3 python3-pip || missing+=("python3: apt-get install python3 python3-pip")
@@ -131,6 +137,7 @@ ensure_tools
 
 check "promtool check rules (alerts/garbage-audit.rules.yaml)" promtool check rules alerts/garbage-audit.rules.yaml
 check "promtool test rules (alerts/tests/*.yaml)" promtool test rules alerts/tests/*.yaml
+check "runbook durations match the alert rules" python3 tests/artifacts/check_runbook_durations.py
 check "every alert: labels, annotations, runbook, fire+silent tests" python3 tests/artifacts/check_alerts_dashboard.py alerts
 check "PrometheusRule + dashboard copy in sync (alerts/generate.py)" python3 alerts/generate.py --check
 check "dashboard type-checks against @grafana/schema (tsc)" bash -c 'cd dashboards/check && npm run --silent check'
@@ -186,13 +193,20 @@ check "components: kube-prometheus-stack labels, namespace override" component_l
 
 check "checkers reject broken artifacts (tests/artifacts/negative.sh)" bash tests/artifacts/negative.sh
 
+check "monitoring mixin renders alerts/ + dashboards/ (jsonnet)" bash scripts/check-mixin.sh
+check "Helm chart: lint, template, schemas, = kustomize, RBAC" bash scripts/check-helm.sh
+check "krew manifest: krew's validator, install, kubectl plugin" bash scripts/check-krew.sh
+
 if have yamllint; then
-  check "yamllint" yamllint -c tests/artifacts/yamllint.yaml alerts deploy tests/artifacts
+  check "yamllint" yamllint -c tests/artifacts/yamllint.yaml alerts deploy tests/artifacts \
+    charts/kube-garbage-audit/Chart.yaml charts/kube-garbage-audit/values.yaml
 else
   skip "yamllint" "optional; apt-get install yamllint"
 fi
 if have shellcheck; then
-  check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh tests/artifacts/negative.sh
+  check "shellcheck scripts" shellcheck scripts/check-artifacts.sh scripts/e2e-prometheus.sh tests/artifacts/negative.sh \
+    scripts/check-mixin.sh scripts/check-helm.sh scripts/check-krew.sh scripts/krew-manifest.sh scripts/go-tool.sh \
+    scripts/check-lean-build.sh scripts/check-ci-outputs.sh
 else
   skip "shellcheck" "optional; apt-get install shellcheck"
 fi

@@ -28,9 +28,22 @@ echo "control plane binaries ready in $(( $(date +%s) - started )) s"
 echo "== cargo test (workspace)"
 cargo test --workspace --locked
 
-echo "== artifacts (alerts, dashboards, deploy)"
+echo "== lean release build (--no-default-features: no kube-sim)"
+bash scripts/check-lean-build.sh
+
+echo "== artifacts (alerts, dashboards, mixin, deploy, Helm chart, krew manifest)"
 bash scripts/check-artifacts.sh
+
+echo "== Helm chart installed into the real control plane"
+helm_cp=$(mktemp -d)
+trap 'bash scripts/control-plane.sh down "$helm_cp" >/dev/null 2>&1 || true; rm -rf "$helm_cp"' EXIT
+bash scripts/control-plane.sh up "$helm_cp" >/dev/null
+bash scripts/check-helm.sh --install "$helm_cp/admin.kubeconfig"
+bash scripts/control-plane.sh down "$helm_cp" >/dev/null
 
 echo "== end-to-end with Prometheus and Alertmanager"
 cargo build --workspace --locked --bins
 GARBAGE_AUDIT_BIN="$PWD/target/debug/kube-garbage-audit" bash scripts/e2e-prometheus.sh
+
+echo "== CI outputs (scan -o sarif against the SARIF 2.1.0 schema, -o junit)"
+bash scripts/check-ci-outputs.sh

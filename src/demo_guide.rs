@@ -56,10 +56,9 @@ pub fn commands(kubeconfig: &Path) -> Vec<(&'static str, String)> {
 pub fn guide(kubeconfig: &Path, cluster_url: &str, listen: &str, pid: u32) -> String {
     let mut out = format!(
         "Simulated cluster (kube-sim, scenario `aibrix`) listening on {cluster_url}\n\
-         Its kubeconfig: {path}  (every command below names it; to use it in your own commands:\n  \
-         export KUBECONFIG={quoted})\n\
-         Metrics: http://{listen}/metrics   Findings: http://{listen}/findings\n",
-        path = kubeconfig.display(),
+         Metrics: http://{listen}/metrics   Findings: http://{listen}/findings\n\
+         Every kubectl command below names the demo's kubeconfig. For commands of your own:\n  \
+         export KUBECONFIG={quoted}\n",
         quoted = shell_quote(&kubeconfig.display().to_string()),
     );
     for (comment, command) in commands(kubeconfig) {
@@ -88,8 +87,16 @@ mod tests {
             );
         }
         let text = guide(path, "http://127.0.0.1:1234", "127.0.0.1:9090", 42);
-        assert_eq!(text.matches("kubectl ").count(), 5, "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("  kubectl ")).count(),
+            5,
+            "{text}"
+        );
         assert!(text.contains("kill -USR1 42"));
+        // scripts/e2e-prometheus.sh reads the path from this line: nothing may follow it.
+        assert!(text
+            .lines()
+            .any(|l| l.trim() == "export KUBECONFIG=/tmp/kube-garbage-audit-demo-1/kubeconfig"));
         // The hint shows what it claims: the owner kind.
         assert!(commands[1].1.contains(".metadata.ownerReferences[0].kind"));
     }

@@ -96,8 +96,9 @@ mutate_rules "discovery without max_over_time" \
   's/(max_over_time(garbage_audit_discovery_failed\[10m\]))/(garbage_audit_discovery_failed)/'
 mutate_rules "scan failing on stale findings again" \
   's/time() - max by (cluster, job, instance, scanner) (garbage_audit_last_successful_scan_timestamp_seconds) > 900$/max by (cluster, job, instance, scanner) (garbage_audit_findings_stale) == 1/'
+# (the rules file is generated: its one-line strings are double-quoted, so the quote is escaped)
 # shellcheck disable=SC2016 # $labels is PromQL template text, not a shell expansion
-mutate_rules "annotation query without cluster filter" 's/garbage_audit_namespace_blocking_objects{cluster=%q, namespace=%q}))" $labels.cluster/garbage_audit_namespace_blocking_objects{namespace=%q}))"/'
+mutate_rules "annotation query without cluster filter" 's/garbage_audit_namespace_blocking_objects{cluster=%q, namespace=%q}))\\" $labels.cluster/garbage_audit_namespace_blocking_objects{namespace=%q}))\\"/'
 mutate_rules "global absent() instead of per cluster" 's/group by (cluster) (up)$/absent(up{job=~".*garbage-audit.*"} == 1)/'
 
 # The structural check must notice an aggregation that drops `cluster`.

@@ -1,0 +1,2 @@
+// Renders dashboards/kube-garbage-audit.json: `jsonnet mixin/dashboards.jsonnet`.
+(import 'mixin.libsonnet').grafanaDashboards['kube-garbage-audit.json']
