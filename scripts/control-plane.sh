@@ -6,7 +6,8 @@
 #   scripts/control-plane.sh build        build (or reuse) the binaries; prints their directory
 #   scripts/control-plane.sh up DIR       build if needed, start all three on free loopback ports,
 #                                         wait until /readyz is ok and both controllers run; writes
-#                                         DIR/admin.kubeconfig, DIR/auditor.kubeconfig and the logs
+#                                         DIR/admin.kubeconfig, DIR/auditor.kubeconfig, the logs and
+#                                         DIR/audit.log (every API request, metadata level)
 #   scripts/control-plane.sh down DIR     stop everything `up DIR` started
 #
 # Nothing listens beyond 127.0.0.1. The binaries are cached under
@@ -146,7 +147,16 @@ EOF
     --initial-cluster "test=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn
   wait_for 60 etcd curl -sf "http://127.0.0.1:$etcd_port/health" || fail_up "etcd did not become healthy"
 
+  # Every request is audited (metadata only): tests prove from it which identity wrote what.
+  cat >"$DIR/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+EOF
   start kube-apiserver "$DIR/kube-apiserver.log" "$bin/kube-apiserver" \
+    --audit-policy-file "$DIR/audit-policy.yaml" --audit-log-path "$DIR/audit.log" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --cert-dir "$DIR/pki" \

@@ -60,6 +60,10 @@ fn main() {
             name: "differential_fidelity_of_kube_sim",
             run: differential_fidelity_of_kube_sim,
         },
+        Case {
+            name: "remediation_read_only_by_default_then_two_replicas_one_lease",
+            run: remediation_read_only_by_default_then_two_replicas_one_lease,
+        },
         // Last: an unavailable APIService stops every namespace deletion in the cluster.
         Case {
             name: "discovery_failure_of_an_unavailable_apiservice",
@@ -609,5 +613,238 @@ fn differential_fidelity_of_kube_sim(cp: &ControlPlane) {
     assert!(
         stale.is_empty(),
         "listed deviations that no longer differ (remove them from the list and kube-sim/README.md): {stale:?}"
+    );
+}
+
+/// The audit log's requests by `user` (verb, resource, name, code).
+fn audited_requests(cp: &ControlPlane, user: &str) -> Vec<(String, String, String, i64)> {
+    std::fs::read_to_string(cp.dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["user"]["username"] == user)
+        .map(|e| {
+            (
+                e["verb"].as_str().unwrap_or_default().to_string(),
+                e["objectRef"]["resource"].as_str().unwrap_or_default().to_string(),
+                e["objectRef"]["name"].as_str().unwrap_or_default().to_string(),
+                e["responseStatus"]["code"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+const AUDITOR_USER: &str = "system:serviceaccount:kube-garbage-audit:kube-garbage-audit";
+
+fn metric(daemon: &common::Daemon, series: &str) -> Option<f64> {
+    let (_, text) = http_get(daemon.addr, "/metrics");
+    sample(&parse_exposition(&text), &[series])
+}
+
+fn remediation_read_only_by_default_then_two_replicas_one_lease(cp: &ControlPlane) {
+    // A finalizer-held namespace, a live mis-cased owner, and (from seed 2) an orphan.
+    cp.apply(
+        r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: rem-stuck
+---
+apiVersion: model.aibrix.ai/v1alpha1
+kind: ModelAdapter
+metadata:
+  name: lora
+  namespace: rem-stuck
+  finalizers:
+  - adapter.model.aibrix.ai/finalizer
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: rem-live
+---
+apiVersion: autoscaling.aibrix.ai/v1alpha1
+kind: PodAutoscaler
+metadata:
+  name: live
+  namespace: rem-live
+"#,
+    );
+    let uid = cp.admin(&[
+        "get",
+        "podautoscaler",
+        "live",
+        "-n",
+        "rem-live",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    let owners = format!("[{{apiVersion: autoscaling.aibrix.ai/v1alpha1, kind: PodAutoScaler, name: live, uid: {uid}, controller: true}}]");
+    cp.apply(&hpa_yaml("rem-live", "hpa-live", "live-target", &owners));
+    cp.admin(&["delete", "ns", "rem-stuck", "--wait=false"]);
+    let orphan_present = cp
+        .kubectl(Who::Admin, &["get", "hpa", "hpa-miscased", "-n", "llm-serving"])
+        .status
+        .success();
+
+    // Read-only by default: several rounds, and the audit log shows no write request at all.
+    let before = audited_requests(cp, AUDITOR_USER).len();
+    let reader = spawn_daemon(cp.command(
+        &cp.kubeconfig(Who::Auditor),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--stuck-after",
+            "1s",
+        ],
+    ));
+    poll(Duration::from_secs(30), || {
+        let (_, text) = http_get(reader.addr, "/metrics");
+        text.contains(r#"garbage_audit_namespace_stuck{namespace="rem-stuck""#)
+            .then_some(())
+    })
+    .expect("the read-only daemon saw the stuck namespace");
+    std::thread::sleep(Duration::from_secs(4));
+    drop(reader);
+    let requests = audited_requests(cp, AUDITOR_USER);
+    let writes: Vec<_> = requests[before..]
+        .iter()
+        .filter(|(verb, ..)| !matches!(verb.as_str(), "get" | "list" | "watch"))
+        .collect();
+    assert!(
+        requests.len() > before + 10,
+        "the audit log recorded the daemon's reads"
+    );
+    assert!(
+        writes.is_empty(),
+        "without remediation flags the daemon wrote: {writes:?}"
+    );
+
+    // The remediation component's RBAC (and the documented ModelAdapter rule), for the same identity.
+    let rendered = std::process::Command::new("kubectl")
+        .args([
+            "kustomize",
+            &repo()
+                .join("tests/artifacts/kustomize/remediation")
+                .display()
+                .to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(rendered.status.success());
+    let rbac: Vec<String> = String::from_utf8_lossy(&rendered.stdout)
+        .split("\n---\n")
+        .filter(|d| {
+            [
+                "kind: Role\n",
+                "kind: RoleBinding\n",
+                "kind: ClusterRole\n",
+                "kind: ClusterRoleBinding\n",
+            ]
+            .iter()
+            .any(|k| d.contains(k))
+        })
+        .map(str::to_string)
+        .collect();
+    cp.apply(&rbac.join("\n---\n"));
+    cp.apply(
+        &serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "kube-garbage-audit-remediation-finalizers"},
+            "rules": [{"apiGroups": ["model.aibrix.ai"], "resources": ["modeladapters"], "verbs": ["get", "patch"]}],
+        })
+        .to_string(),
+    );
+
+    // Two replicas, one Lease.
+    let replica = |name: &str| {
+        let mut cmd = cp.command(
+            &cp.kubeconfig(Who::Auditor),
+            &[
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--interval",
+                "1s",
+                "--stuck-after",
+                "1s",
+                "--remediation",
+                "enforce",
+                "--remediation-finalizers",
+                "adapter.model.aibrix.ai/finalizer",
+                "--remediation-min-rounds",
+                "2",
+            ],
+        );
+        cmd.env("POD_NAMESPACE", "kube-garbage-audit").env("HOSTNAME", name);
+        spawn_daemon(cmd)
+    };
+    let (a, b) = (replica("replica-a"), replica("replica-b"));
+    let fixed = poll(Duration::from_secs(90), || {
+        let ns_gone = !cp.kubectl(Who::Admin, &["get", "ns", "rem-stuck"]).status.success();
+        let kind = cp.admin(&[
+            "get",
+            "hpa",
+            "hpa-live",
+            "-n",
+            "rem-live",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}",
+        ]);
+        let orphan_gone = !cp
+            .kubectl(Who::Admin, &["get", "hpa", "hpa-miscased", "-n", "llm-serving"])
+            .status
+            .success();
+        (ns_gone && kind == "PodAutoscaler" && orphan_gone).then_some(())
+    });
+    assert!(
+        fixed.is_some(),
+        "the queue did not fix all three; a: {}\nb: {}",
+        http_get(a.addr, "/remediations").1,
+        http_get(b.addr, "/remediations").1
+    );
+    let applied = |d: &common::Daemon| -> f64 {
+        ["remove_finalizer", "fix_owner_kind", "delete_orphan"]
+            .iter()
+            .map(|act| {
+                metric(
+                    d,
+                    &format!(r#"garbage_audit_remediation_actions_total{{action="{act}",result="applied"}}"#),
+                )
+                .unwrap_or(0.0)
+            })
+            .sum()
+    };
+    let leaders = [&a, &b]
+        .iter()
+        .filter(|d| metric(d, "garbage_audit_remediation_leader") == Some(1.0))
+        .count();
+    assert_eq!(leaders, 1, "exactly one replica holds the Lease");
+    let expected = if orphan_present { 3.0 } else { 2.0 };
+    assert_eq!(
+        applied(&a) + applied(&b),
+        expected,
+        "each action applied once, by one replica"
+    );
+    assert!(applied(&a) == 0.0 || applied(&b) == 0.0, "only the Lease holder acts");
+    // The healthy PodAutoscaler is untouched, and the Events are there for kubectl (core/v1 view).
+    let events = cp.admin(&["get", "events", "-A", "-o", "json"]);
+    for reason in ["FinalizerRemoved", "OwnerKindFixed"] {
+        assert!(events.contains(reason), "Event {reason} missing");
+    }
+    let writes: Vec<_> = audited_requests(cp, AUDITOR_USER)
+        .into_iter()
+        .filter(|(verb, resource, ..)| {
+            matches!(verb.as_str(), "patch" | "delete" | "update") && resource != "leases" && resource != "events"
+        })
+        .collect();
+    eprintln!("  writes by the auditor identity (dry runs included): {writes:?}");
+    assert!(
+        writes
+            .iter()
+            .all(|(_, resource, ..)| resource == "modeladapters" || resource == "horizontalpodautoscalers"),
+        "{writes:?}"
     );
 }

@@ -8,7 +8,9 @@ For every document:
   against the given Kubernetes version's OpenAPI schema;
 - CRD kinds kubernetes-validate has no schema for (ServiceMonitor, PrometheusRule) get a
   required-field check written here;
-- ClusterRoles/Roles must be read-only: only get/list/watch, no wildcard verb, no escalate/bind/
+- ClusterRoles/Roles must be read-only (the opt-in remediation component's roles, named
+  kube-garbage-audit-remediation*, may only grant get/patch/delete on HPAs, create/patch on Events,
+  a Lease Role, and get/patch on allowlisted custom resources; never write verbs on `*`): only get/list/watch, no wildcard verb, no escalate/bind/
   impersonate, no write verb on any resource; on wildcard resources (`resources: ["*"]`) only
   `list` (no `get`: it would cover nodes/proxy, pods/proxy, pods/log, single Secrets; no `watch`);
   nonResourceURLs only `get`, and only on the discovery URLs the daemon reads;
@@ -137,7 +139,40 @@ def check_prometheusrule(where, doc):
         fail(where, "rendered spec.groups differ from alerts/garbage-audit.rules.yaml (run alerts/generate.py)")
 
 
+# The opt-in remediation component (deploy/components/remediation): write verbs only on named
+# resources of named groups, never on `*`, and only these.
+REMEDIATION_VERBS = {
+    ("autoscaling", "horizontalpodautoscalers"): {"get", "patch", "delete"},
+    ("events.k8s.io", "events"): {"create", "patch"},
+    ("coordination.k8s.io", "leases"): {"get", "list", "watch", "create", "update", "patch"},
+}
+# Custom resources whose finalizers an operator allowlists: get + patch only.
+FINALIZER_VERBS = {"get", "patch"}
+
+
+def check_remediation_rbac(where, doc):
+    name = doc["metadata"]["name"]
+    for i, rule in enumerate(doc.get("rules") or []):
+        groups, resources, verbs = rule.get("apiGroups") or [], rule.get("resources") or [], set(rule.get("verbs") or [])
+        if rule.get("nonResourceURLs") or "*" in groups or "*" in resources or "*" in verbs:
+            fail(where, f"rules[{i}]: remediation rules must name their groups, resources and verbs (no `*`)")
+            continue
+        for g in groups:
+            for r in resources:
+                if (g, r) == ("coordination.k8s.io", "leases") and doc["kind"] != "Role":
+                    fail(where, f"rules[{i}]: leases only through a Role in the daemon's namespace")
+                allowed = REMEDIATION_VERBS.get((g, r))
+                if allowed is None:
+                    allowed = FINALIZER_VERBS if name.endswith("-finalizers") else set()
+                bad = sorted(verbs - allowed)
+                if bad:
+                    fail(where, f"rules[{i}] grants {bad} on {r}.{g}: the remediation component allows {sorted(allowed) or 'nothing'} there")
+
+
 def check_rbac(where, doc):
+    if doc["metadata"]["name"].startswith("kube-garbage-audit-remediation"):
+        check_remediation_rbac(where, doc)
+        return
     for i, rule in enumerate(doc.get("rules") or []):
         verbs = set(rule.get("verbs") or [])
         bad = sorted(verbs - READ_VERBS)
