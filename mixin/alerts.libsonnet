@@ -41,6 +41,9 @@ local lib = import 'lib.libsonnet';
       incomplete: m('garbage_audit_scan_incomplete'),
       successfulScans: m('garbage_audit_scans_total', ['result="success"']),
       scanFailingAfterMinutes: std.toString(c.scanFailingAfterSeconds / 60),
+      remediationFailed: m('garbage_audit_remediation_actions_total', ['result="failed"']),
+      remediationUnresolved: m('garbage_audit_remediation_unresolved'),
+      remediationHalted: m('garbage_audit_remediation_halted'),
     },
 
     groups+: [
@@ -235,6 +238,52 @@ local lib = import 'lib.libsonnet';
                 are not being watched.
               ||| % v),
               runbook_url: runbook('GarbageAuditAbsent'),
+            },
+          },
+        ],
+      },
+      {
+        // Only with --remediation dry-run|enforce: the series do not exist otherwise.
+        name: 'kube-garbage-audit.remediation',
+        rules: [
+          {
+            // A write the API server refused (a webhook, RBAC, a dead backend), or an action that
+            // was applied but whose finding was still there in the next complete round.
+            alert: 'GarbageAuditRemediationFailing',
+            expr: |||
+              sum by (%(clusterLabel)s, job, instance, action) (increase(%(remediationFailed)s[%(remediationFailingWindow)s])) > 0
+              or
+              max by (%(clusterLabel)s, job, instance) (%(remediationUnresolved)s) > 0
+            ||| % v,
+            'for': c.remediationFailingFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'kube-garbage-audit on {{ $labels.instance }}%(inCluster)s cannot repair what it found{{ with $labels.action }} ({{ . }}){{ end }}.' % v,
+              description: lib.oneLine(|||
+                The remediation queue's attempts fail (the API server refused the write or its dry
+                run) or an applied action did not resolve its finding. The queue backs off (5 minutes,
+                doubling); /remediations and the daemon's log name the object and the error, and a
+                Warning Event (reason RemediationFailed) is recorded.
+              |||),
+              runbook_url: runbook('GarbageAuditRemediationFailing'),
+            },
+          },
+          {
+            alert: 'GarbageAuditRemediationHalted',
+            expr: |||
+              max by (%(clusterLabel)s, job, instance) (%(remediationHalted)s) == 1
+            ||| % v,
+            'for': c.remediationHaltedFor,
+            labels: { severity: 'warning' },
+            annotations: {
+              summary: 'kube-garbage-audit remediation on {{ $labels.instance }}%(inCluster)s is halted: too many candidates.' % v,
+              description: lib.oneLine(|||
+                A round planned more candidates than --remediation-halt-above, so the queue acts on
+                none until the plan shrinks. Something changed at scale (a mass deletion, a removed
+                operator, an upgrade that mis-cased many owner kinds): review /remediations before
+                raising the limit.
+              |||),
+              runbook_url: runbook('GarbageAuditRemediationHalted'),
             },
           },
         ],

@@ -24,6 +24,9 @@
     scanPartialWindow: '15m',  // a successful scan within this window while findings are stale
     scanPartialFor: '1h',
     absentFor: '15m',
+    remediationFailingWindow: '30m',  // a failed remediation attempt within this window...
+    remediationFailingFor: '15m',  // ...or an unresolved action, for this long
+    remediationHaltedFor: '10m',
 
     // Where each alert's runbook lives: <runbookURLBase><AlertName>.md.
     runbookURLBase: 'https://github.com/kube-garbage-audit/kube-garbage-audit/blob/main/docs/runbooks/',

@@ -130,7 +130,16 @@ async fn run_document(path: &Path) -> Vec<String> {
     }
     let (flags, failing) = setup(&doc);
     let c = cluster(Some("aibrix"), &failing).await;
-    let mut args = vec!["run", "--listen", "127.0.0.1:0", "--interval", "1s"];
+    // Remediation in dry-run (it writes nothing) so that `/remediations` commands have a plan.
+    let mut args = vec![
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--remediation",
+        "dry-run",
+    ];
     args.extend(flags);
     let daemon = spawn_daemon(c.command(&args));
     // Wait for the first round, whatever its outcome.

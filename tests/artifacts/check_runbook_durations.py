@@ -26,6 +26,8 @@ RUNBOOKS = os.path.join(ROOT, "docs", "runbooks")
 # Durations a runbook may name that are daemon flag defaults, not rule thresholds.
 DEFAULTS = {
     30: "--request-timeout default (30s)",
+    300: "remediation back-off, first step (queue.rs BACKOFF_BASE, 5 min)",
+    21600: "remediation back-off cap (queue.rs BACKOFF_MAX, 6 h)",
 }
 
 UNITS = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60,
