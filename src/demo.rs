@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
@@ -42,13 +43,13 @@ fn log_findings(tracker: &mut ChangeTracker, report: &Report) {
 }
 
 /// Prints the guide again on every SIGUSR1 (forever; cancel by dropping).
-async fn reprint_on_sigusr1(guide: String) {
+async fn reprint_on_sigusr1(guide: Arc<Mutex<String>>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut usr1) = signal(SignalKind::user_defined1()) {
             while usr1.recv().await.is_some() {
-                print!("{guide}");
+                print!("{}", guide.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             }
         }
     }
@@ -84,8 +85,7 @@ async fn demo(args: &DemoArgs, path: &Path, cancel: tokio_util::sync::Cancellati
         .with_context(|| format!("writing {}", path.display()))?;
     let listener = bind(args.listen, args.interval).await?;
     let local = listener.local_addr().unwrap_or(args.listen);
-    let guide = crate::demo_guide::guide(path, &sim.url(), &local.to_string(), std::process::id());
-    print!("{guide}");
+    let guide = Arc::new(Mutex::new(String::new()));
     let connection = Connection {
         kubeconfig: Some(path.to_path_buf()),
         context: None,
@@ -94,10 +94,28 @@ async fn demo(args: &DemoArgs, path: &Path, cancel: tokio_util::sync::Cancellati
         .await
         .context("connecting to the simulated cluster")?;
     let mut tracker = ChangeTracker::default();
-    let on_report = move |report: &Report| log_findings(&mut tracker, report);
+    // The guide is printed after the first round: its fixes are the findings' suggested actions.
+    let (printed, url, listen) = (guide.clone(), sim.url(), local.to_string());
+    let path_for_guide = path.to_path_buf();
+    let on_report = move |report: &Report| {
+        let mut text = printed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if text.is_empty() {
+            let fixes = crate::demo_guide::actions(report);
+            *text = crate::demo_guide::guide(&path_for_guide, &url, &listen, std::process::id(), &fixes);
+            print!("{text}");
+        }
+        drop(text);
+        log_findings(&mut tracker, report)
+    };
     let mut auditor = auditor(api.clone(), &args.audit)?;
+    // The demo always shows the plan: `off` (the default) runs the queue in dry-run here, against
+    // the simulated cluster only; `enforce` repairs it.
+    let mut remediation = args.remediation.clone();
+    if remediation.remediation == crate::remediation::flags::ModeArg::Off {
+        remediation.remediation = crate::remediation::flags::ModeArg::DryRun;
+    }
     auditor.remediator =
-        crate::remediation::setup::remediator(&api, &args.remediation, &args.audit, &auditor.metrics).await?;
+        crate::remediation::setup::remediator(&api, &remediation, &args.audit, &auditor.metrics).await?;
     tokio::select! {
         () = serve_and_scan(auditor, listener, args.interval, on_report, cancel) => {}
         () = reprint_on_sigusr1(guide) => {}

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use crate::remediation::action::SuggestedAction;
+
 /// Quotes a path for a POSIX shell when it needs it.
 fn shell_quote(text: &str) -> String {
     if !text.is_empty()
@@ -19,54 +21,63 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-/// The commands, without the explanatory lines: (comment, command).
-pub fn commands(kubeconfig: &Path) -> Vec<(&'static str, String)> {
-    let k = format!(
-        "kubectl --kubeconfig {}",
-        shell_quote(&kubeconfig.display().to_string())
-    );
-    vec![
-        ("aibrix-system is Terminating", format!("{k} get ns")),
+/// Every suggested action in the report, once each (by key), in report order.
+pub fn actions(report: &crate::findings::Report) -> Vec<SuggestedAction> {
+    let from_problems = report
+        .owner_reference_problems
+        .iter()
+        .filter_map(|p| p.suggested_action.clone());
+    let from_namespaces = report
+        .stuck_namespaces
+        .iter()
+        .flat_map(|ns| ns.blockers.iter().flat_map(|b| b.objects.iter()))
+        .chain(report.stuck_objects.iter().map(|o| &o.object))
+        .flat_map(|o| o.suggested_actions.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    from_namespaces
+        .chain(from_problems)
+        .filter(|a| seen.insert(a.key()))
+        .collect()
+}
+
+/// The commands, without the explanatory lines: (comment, command). The fixes are rendered from
+/// the findings' suggested actions (the same ones the remediation queue would take).
+pub fn commands(kubeconfig: &Path, actions: &[SuggestedAction]) -> Vec<(String, String)> {
+    let quoted = shell_quote(&kubeconfig.display().to_string());
+    let k = format!("kubectl --kubeconfig {quoted}");
+    let mut out = vec![
+        ("aibrix-system is Terminating".to_string(), format!("{k} get ns")),
         (
-            "the HPAs' owner kind: PodAutoScaler, but the CRD's kind is PodAutoscaler",
+            "the HPAs' owner kind: PodAutoScaler, but the CRD's kind is PodAutoscaler".to_string(),
             format!(
                 "{k} get hpa -n llm-serving -o custom-columns=NAME:.metadata.name,OWNER-KIND:.metadata.ownerReferences[0].kind,OWNER:.metadata.ownerReferences[0].name"
             ),
         ),
-        (
-            "fix the stuck namespace by removing only the dead finalizer",
-            format!(
-                r#"{k} patch modeladapter qwen-code-lora -n aibrix-system --type=json -p '[{{"op":"test","path":"/metadata/finalizers/0","value":"adapter.model.aibrix.ai/finalizer"}},{{"op":"remove","path":"/metadata/finalizers/0"}}]'"#
-            ),
-        ),
-        (
-            "fix the live HPA's owner kind",
-            format!(
-                r#"{k} patch hpa llama-3-8b-hpa -n llm-serving --type=json -p '[{{"op":"test","path":"/metadata/ownerReferences/0/kind","value":"PodAutoScaler"}},{{"op":"replace","path":"/metadata/ownerReferences/0/kind","value":"PodAutoscaler"}}]'"#
-            ),
-        ),
-        (
-            "delete the orphaned HPA the garbage collector cannot collect",
-            format!("{k} delete hpa mistral-7b-hpa -n llm-serving"),
-        ),
-    ]
+    ];
+    out.extend(actions.iter().map(|a| (a.describe(), a.kubectl(Some(&quoted)))));
+    out
 }
 
-/// The whole block the demo prints at start (and again on SIGUSR1).
-pub fn guide(kubeconfig: &Path, cluster_url: &str, listen: &str, pid: u32) -> String {
+/// The whole block the demo prints after its first round (and again on SIGUSR1).
+pub fn guide(kubeconfig: &Path, cluster_url: &str, listen: &str, pid: u32, actions: &[SuggestedAction]) -> String {
     let mut out = format!(
         "Simulated cluster (kube-sim, scenario `aibrix`) listening on {cluster_url}\n\
-         Metrics: http://{listen}/metrics   Findings: http://{listen}/findings\n\
+         Metrics: http://{listen}/metrics   Findings: http://{listen}/findings   Remediation plan: http://{listen}/remediations\n\
          Every kubectl command below names the demo's kubeconfig. For commands of your own:\n  \
          export KUBECONFIG={quoted}\n",
         quoted = shell_quote(&kubeconfig.display().to_string()),
     );
-    for (comment, command) in commands(kubeconfig) {
+    for (comment, command) in commands(kubeconfig, actions) {
         out.push_str(&format!("# {comment}:\n  {command}\n"));
     }
     out.push_str(&format!(
-        "The log below shows each finding once when it appears, changes or is resolved. \
-         Print these commands again with: kill -USR1 {pid}\n"
+        "The fixes above are the findings' suggested actions, each guarded by the object's resourceVersion. \
+         To let the remediation queue apply them itself, restart the demo with \
+         --remediation enforce --remediation-finalizers adapter.model.aibrix.ai/finalizer \
+         (Events: kubectl --kubeconfig {quoted} get events.events.k8s.io -A).\n\
+         The log below shows each finding once when it appears, changes or is resolved. \
+         Print this again with: kill -USR1 {pid}\n",
+        quoted = shell_quote(&kubeconfig.display().to_string()),
     ));
     out
 }
@@ -75,10 +86,20 @@ pub fn guide(kubeconfig: &Path, cluster_url: &str, listen: &str, pid: u32) -> St
 mod tests {
     use super::*;
 
+    fn fixes() -> Vec<SuggestedAction> {
+        use crate::findings::{fixtures::hpa_problem, OwnerProblemReason};
+        use crate::remediation::action::for_owner_problem;
+        vec![
+            for_owner_problem(&hpa_problem("live", OwnerProblemReason::KindCaseMismatch, true, false)).unwrap(),
+            for_owner_problem(&hpa_problem("gone", OwnerProblemReason::KindCaseMismatch, true, true)).unwrap(),
+            for_owner_problem(&hpa_problem("gone2", OwnerProblemReason::KindCaseMismatch, true, true)).unwrap(),
+        ]
+    }
+
     #[test]
     fn every_kubectl_command_names_the_demo_kubeconfig() {
         let path = Path::new("/tmp/kube-garbage-audit-demo-1/kubeconfig");
-        let commands = commands(path);
+        let commands = commands(path, &fixes());
         assert_eq!(commands.len(), 5);
         for (_, c) in &commands {
             assert!(
@@ -86,7 +107,7 @@ mod tests {
                 "{c}"
             );
         }
-        let text = guide(path, "http://127.0.0.1:1234", "127.0.0.1:9090", 42);
+        let text = guide(path, "http://127.0.0.1:1234", "127.0.0.1:9090", 42, &fixes());
         assert_eq!(
             text.lines().filter(|l| l.starts_with("  kubectl ")).count(),
             5,
@@ -99,11 +120,20 @@ mod tests {
             .any(|l| l.trim() == "export KUBECONFIG=/tmp/kube-garbage-audit-demo-1/kubeconfig"));
         // The hint shows what it claims: the owner kind.
         assert!(commands[1].1.contains(".metadata.ownerReferences[0].kind"));
+        // Fixes are rendered from the actions: guarded patches and a preconditioned delete.
+        assert!(
+            commands[2].1.contains(r#""path":"/metadata/resourceVersion""#),
+            "{}",
+            commands[2].1
+        );
+        assert!(commands[3]
+            .1
+            .contains("delete horizontalpodautoscalers.autoscaling gone"));
     }
 
     #[test]
     fn odd_paths_are_quoted() {
-        let c = commands(Path::new("/tmp/my demo/it's"));
+        let c = commands(Path::new("/tmp/my demo/it's"), &fixes());
         assert!(
             c[0].1
                 .starts_with(r"kubectl --kubeconfig '/tmp/my demo/it'\''s' get ns"),

@@ -124,3 +124,78 @@ fn a_demo_that_cannot_start_leaves_no_temp_dir() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
     assert!(demo_dirs(tmp.path()).is_empty(), "temp dir left behind");
 }
+
+/// `demo --remediation enforce` repairs both seed failures on its own and records Events; the
+/// healthy HPA is never written.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_with_remediation_enforce_repairs_the_seed_failures() {
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("kubeconfig");
+    let kubeconfig_arg = kubeconfig.display().to_string();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--kubeconfig-out",
+        &kubeconfig_arg,
+        "--remediation",
+        "enforce",
+        "--remediation-finalizers",
+        "adapter.model.aibrix.ai/finalizer",
+        "--remediation-min-rounds",
+        "2",
+    ])
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", home.path())
+    .env("RUST_LOG", "info");
+    let daemon = spawn_daemon(cmd);
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl")
+            .args(args)
+            .env("HOME", home.path())
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .unwrap()
+    };
+    let done = eventually(Duration::from_secs(40), || {
+        let ns_gone = !kubectl(&["get", "ns", "aibrix-system"]).status.success();
+        let orphan_gone = !kubectl(&["get", "hpa", "mistral-7b-hpa", "-n", "llm-serving"])
+            .status
+            .success();
+        let kind = kubectl(&[
+            "get",
+            "hpa",
+            "llama-3-8b-hpa",
+            "-n",
+            "llm-serving",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}",
+        ]);
+        (ns_gone && orphan_gone && kind.stdout == b"PodAutoscaler").then_some(())
+    })
+    .await;
+    assert!(done.is_some(), "{}", http_get(daemon.addr, "/remediations").1);
+    let healthy = kubectl(&[
+        "get",
+        "hpa",
+        "qwen-7b-hpa",
+        "-n",
+        "llm-serving",
+        "-o",
+        "jsonpath={.metadata.generation}",
+    ]);
+    assert_eq!(healthy.stdout, b"1", "the healthy HPA was never written");
+    let events = kubectl(&["get", "events.events.k8s.io", "-A", "-o", "json"]);
+    let text = String::from_utf8_lossy(&events.stdout);
+    for reason in ["FinalizerRemoved", "OwnerKindFixed", "OrphanDeleted"] {
+        assert!(
+            text.contains(reason),
+            "{reason} missing from kubectl get events:\n{text}"
+        );
+    }
+}

@@ -142,8 +142,9 @@ impl Executor {
             ResultKind::Applied => {
                 tracing::info!(action = a.action.as_str(), %object, %before, %after, %event, "remediation applied")
             }
+            // Logged once per key by the runner ("remediation planned"); repeated each round in dry-run.
             ResultKind::DryRun => {
-                tracing::info!(action = a.action.as_str(), %object, %before, %after, "remediation validated by a server-side dry run")
+                tracing::debug!(action = a.action.as_str(), %object, %before, %after, "remediation validated by a server-side dry run")
             }
             ResultKind::Skipped => {
                 tracing::info!(action = a.action.as_str(), %object, why = %detail, "remediation skipped")

@@ -87,6 +87,8 @@ pub struct Remediator {
     /// The serialised `/remediations` document, rebuilt once per round.
     published: RwLock<Arc<Vec<u8>>>,
     unresolved: Mutex<BTreeMap<String, String>>,
+    /// Keys whose plan (and dry-run validation) was already logged: one line per change, not per round.
+    logged: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Remediator {
@@ -107,6 +109,7 @@ impl Remediator {
             history: Mutex::default(),
             published: RwLock::new(Arc::new(Vec::new())),
             unresolved: Mutex::default(),
+            logged: Mutex::default(),
         };
         r.publish(None, None);
         r
@@ -240,10 +243,15 @@ impl Remediator {
         for key in &plan.confirmed {
             tracing::info!(%key, "remediation confirmed: the finding is gone");
         }
+        let mut logged = self.logged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        logged.retain(|k| plan.entries.iter().any(|e| &e.key == k && e.decision == Decision::Act));
         for e in &plan.entries {
             match &e.decision {
-                Decision::Act => {
+                Decision::Act if logged.insert(e.key.clone()) => {
                     tracing::info!(action = e.action.action.as_str(), object = %e.action.describe(), mode = self.policy.mode.as_str(), "remediation planned")
+                }
+                Decision::Act => {
+                    tracing::debug!(action = e.action.action.as_str(), object = %e.action.describe(), "remediation still planned")
                 }
                 Decision::Wait(why) | Decision::Capped(why) | Decision::BackingOff(why) => {
                     tracing::debug!(action = e.action.action.as_str(), object = %e.action.describe(), %why, "remediation waiting")
