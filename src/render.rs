@@ -141,7 +141,12 @@ pub fn report_table(report: &Report, width: Width) -> String {
                     if p.gc_blocked { "yes".into() } else { "no".into() },
                 ];
                 if wide {
-                    row.push(p.fix.clone());
+                    // The structured action when there is a safe one (what `remediate` and the
+                    // queue would do, as the kubectl command), else the advice in words.
+                    row.push(match &p.suggested_action {
+                        Some(a) => format!("{}: {}", a.describe(), a.kubectl(None)),
+                        None => p.fix.clone(),
+                    });
                 } else {
                     row.push(p.suggested_kind.clone().unwrap_or_else(|| "-".into()));
                 }

@@ -82,15 +82,18 @@ async fn table_output_summarises_blockers_and_fixes() {
         text.contains("PodAutoscaler") && !text.contains("Correct the kind"),
         "{text}"
     );
-    // -o wide adds the fixes.
+    // -o wide adds the fixes, rendered from the structured suggested actions.
     let out = c.run(&["scan", "-o", "wide"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("Correct the kind: PodAutoScaler → PodAutoscaler"),
+        text.contains("set ownerReferences[0].kind PodAutoScaler → PodAutoscaler on horizontalpodautoscalers.autoscaling llm-serving/llama-3-8b-hpa"),
         "{text}"
     );
-    assert!(text.contains("orphan the garbage collector cannot collect"), "{text}");
+    assert!(
+        text.contains("delete orphan horizontalpodautoscalers.autoscaling llm-serving/mistral-7b-hpa: kubectl -n llm-serving delete horizontalpodautoscalers.autoscaling mistral-7b-hpa"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
