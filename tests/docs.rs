@@ -139,6 +139,8 @@ async fn run_document(path: &Path) -> Vec<String> {
         "1s",
         "--remediation",
         "dry-run",
+        "--remediation-min-rounds",
+        "1",
     ];
     args.extend(flags);
     let daemon = spawn_daemon(c.command(&args));
@@ -151,6 +153,16 @@ async fn run_document(path: &Path) -> Vec<String> {
         })
         .await
         .expect("the daemon finished a round");
+    // ... and the remediation queue (dry-run, min rounds 1) planned once (and, on complete data,
+    // validated its plan with dry runs).
+    eventually(std::time::Duration::from_secs(30), || {
+        let (_, body) = http_get(daemon.addr, "/remediations");
+        let planned = body.contains("\"generatedAt\"");
+        let blocked = body.contains("\"blocked\"");
+        (planned && (blocked || body.contains("\"result\": \"dry_run\""))).then_some(())
+    })
+    .await
+    .expect("the remediation queue planned a round");
     let bin = shims(c.dir.path());
     let log = c.dir.path().join("daemon.log");
     let mut failures = Vec::new();
