@@ -9,11 +9,12 @@
       RBAC rules and binding, the Deployment's args, image, probes, security contexts, resources,
       ports and rollout settings, the Service, the ServiceMonitor endpoints (and that its selector
       matches the Service's), the PrometheusRule groups, the dashboard JSON and the NetworkPolicy.
-  compare_helm_kustomize.py remediation DEFAULT.yaml REMEDIATION.yaml
-      DEFAULT: the chart with default values; REMEDIATION: with remediation.mode=enforce. The
-      default has no write verb anywhere; the remediation render adds the flags and a separate
-      ClusterRole with write verbs only on named resources (never `*`), Events, and a Role for the
-      Lease in the release namespace, and leaves the read-only ClusterRole unchanged.
+  compare_helm_kustomize.py remediation DEFAULT.yaml REMEDIATION.yaml KUSTOMIZE_REMEDIATION.yaml
+      DEFAULT: the chart with default values (no write verb anywhere, no remediation flag or env);
+      REMEDIATION: with remediation.mode=enforce; KUSTOMIZE_REMEDIATION: `kubectl kustomize
+      tests/artifacts/kustomize/remediation` (deploy/base + deploy/components/remediation). The
+      two must have the same ClusterRoles, Roles and bindings (names, rules, subjects) and the same
+      container args and env; no write verb on a wildcard.
 Prints one line per difference and exits 1 if there was any.
 """
 
@@ -131,8 +132,9 @@ def equivalent(kustomize_path, helm_path):
 WRITE = {"create", "update", "patch", "delete", "deletecollection", "*"}
 
 
-def remediation(default_path, remediation_path):
+def remediation(default_path, remediation_path, kustomize_path):
     d, r = by_kind(load(default_path)), by_kind(load(remediation_path))
+    k = by_kind(load(kustomize_path))
     for doc in load(default_path):
         for rule in doc.get("rules") or []:
             if WRITE & set(rule.get("verbs") or []):
@@ -140,41 +142,39 @@ def remediation(default_path, remediation_path):
     for kind in ("Role", "RoleBinding"):
         if kind in d:
             errors.append(f"default render has a {kind}")
-    base = [c for c in r.get("ClusterRole", []) if not c["metadata"]["name"].endswith("-remediation")]
-    if len(base) != 1 or base[0]["rules"] != d["ClusterRole"][0]["rules"]:
-        errors.append("remediation render changed the read-only ClusterRole")
-    rem = [c for c in r.get("ClusterRole", []) if c["metadata"]["name"].endswith("-remediation")]
-    if len(rem) != 1:
-        errors.append(f"remediation render: expected one -remediation ClusterRole, found {len(rem)}")
-    else:
-        for rule in rem[0]["rules"]:
-            if "*" in rule.get("resources", []) or "*" in rule.get("apiGroups", []) or "*" in rule.get("verbs", []):
-                errors.append(f"remediation ClusterRole grants on a wildcard: {rule}")
-        hpa = [x for x in rem[0]["rules"] if "horizontalpodautoscalers" in x.get("resources", [])]
-        if not hpa or set(hpa[0]["verbs"]) != {"get", "patch", "delete"}:
-            errors.append("remediation ClusterRole must allow get/patch/delete on horizontalpodautoscalers")
-        if not any("events" in x.get("resources", []) and "create" in x["verbs"] for x in rem[0]["rules"]):
-            errors.append("remediation ClusterRole must allow creating Events")
-    roles = r.get("Role", [])
-    if len(roles) != 1 or roles[0]["rules"][0]["resources"] != ["leases"]:
-        errors.append("remediation render needs one Role for the leader-election Lease")
-    binding_ns = {b["subjects"][0]["namespace"] for b in r.get("ClusterRoleBinding", []) + r.get("RoleBinding", [])}
-    dep_ns = r["Deployment"][0]["metadata"]["namespace"]
-    if binding_ns != {dep_ns}:
-        errors.append(f"bindings name the service account in {binding_ns}, the daemon runs in {dep_ns}")
-    args = container(r["Deployment"][0])["args"]
-    if "--remediation=enforce" not in args:
-        errors.append(f"remediation flags missing from args {args}")
     if any(a.startswith("--remediation") for a in container(d["Deployment"][0])["args"]):
         errors.append("default render passes a remediation flag")
-    return "read-only by default; remediation RBAC only when enabled, never on *"
+    if container(d["Deployment"][0]).get("env"):
+        errors.append("default render sets env")
+    # The same RBAC objects, rules and bindings as deploy/components/remediation on deploy/base.
+    for kind in ("ClusterRole", "Role"):
+        kn = {x["metadata"]["name"]: x.get("rules") or [] for x in k.get(kind, [])}
+        hn = {x["metadata"]["name"]: x.get("rules") or [] for x in r.get(kind, [])}
+        same(f"{kind} names (remediation)", sorted(kn), sorted(hn))
+        for name in set(kn) & set(hn):
+            same(f"{kind} {name} rules", kn[name], hn[name])
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        kn = {x["metadata"]["name"]: (x["roleRef"], x["subjects"]) for x in k.get(kind, [])}
+        hn = {x["metadata"]["name"]: (x["roleRef"], x["subjects"]) for x in r.get(kind, [])}
+        same(f"{kind}s (remediation)", kn, hn)
+    kc, hc = container(k["Deployment"][0]), container(r["Deployment"][0])
+    for field in ("args", "env"):
+        same(f"remediation container {field}", kc.get(field), hc.get(field))
+    for role in r.get("ClusterRole", []) + r.get("Role", []):
+        for rule in role.get("rules") or []:
+            if WRITE & set(rule.get("verbs") or []) and ("*" in rule.get("resources", []) or "*" in rule.get("apiGroups", [])):
+                errors.append(f"{role['metadata']['name']} grants write verbs on a wildcard: {rule}")
+    return "read-only by default; with remediation, the RBAC, args and env of deploy/components/remediation"
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] not in ("equivalent", "remediation"):
+    if argv[1:2] == ["equivalent"] and len(argv) == 4:
+        summary = equivalent(argv[2], argv[3])
+    elif argv[1:2] == ["remediation"] and len(argv) == 5:
+        summary = remediation(argv[2], argv[3], argv[4])
+    else:
         print(__doc__)
         return 2
-    summary = (equivalent if argv[1] == "equivalent" else remediation)(argv[2], argv[3])
     for e in errors:
         print(f"FAIL {e}")
     print("FAILED" if errors else f"ok: {summary}")

@@ -85,13 +85,12 @@ app.kubernetes.io/component: auditor
 {{- if include "kga.remediating" . }}
 {{- $r := .Values.remediation }}
 - {{ printf "--remediation=%s" $r.mode | quote }}
-{{- with $r.actions }}
-- {{ printf "--remediation-actions=%s" (join "," .) | quote }}
+{{- range $flag, $key := dict "remediation-actions" "actions" "remediation-finalizers" "finalizers" "remediation-namespaces" "namespaces" "remediation-exclude-namespaces" "excludeNamespaces" }}
+{{- with index $r $key }}
+- {{ printf "--%s=%s" $flag (join "," .) | quote }}
 {{- end }}
-{{- with $r.finalizers }}
-- {{ printf "--remediation-finalizers=%s" (join "," .) | quote }}
 {{- end }}
-{{- range $flag, $key := dict "remediation-min-rounds" "minRounds" "remediation-max-per-round" "maxPerRound" "remediation-halt-above" "haltAbove" }}
+{{- range $flag, $key := dict "remediation-min-rounds" "minRounds" "remediation-max-per-round" "maxPerRound" "remediation-max-per-hour" "maxPerHour" "remediation-halt-above" "haltAbove" }}
 {{- $v := index $r $key }}
 {{- if not (kindIs "invalid" $v) }}
 - {{ printf "--%s=%v" $flag $v | quote }}
