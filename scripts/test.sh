@@ -16,7 +16,7 @@ command -v kubectl >/dev/null 2>&1 || { echo "test.sh: kubectl (v1.32 or newer) 
 command -v cargo >/dev/null 2>&1 || { echo "test.sh: cargo (Rust 1.89 or newer) is required" >&2; exit 2; }
 # The real-cluster suite is never skipped: without Go it fails here, naming what to install.
 command -v go >/dev/null 2>&1 || { echo "test.sh: Go >= 1.26 with access to a Go module proxy is required to build the real control plane for tests/real_cluster.rs (install Go; GOPROXY must reach k8s.io/kubernetes)" >&2; exit 2; }
-for tool in openssl curl python3 jq; do
+for tool in openssl curl python3 jq ss pgrep; do
   command -v "$tool" >/dev/null 2>&1 || { echo "test.sh: $tool is required (control-plane.sh, tests/docs.rs)" >&2; exit 2; }
 done
 

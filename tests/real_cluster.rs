@@ -37,6 +37,10 @@ fn main() {
     cp.wait_for_gc_to_monitor("Resource=podautoscalers");
     let cases = [
         Case {
+            name: "listens_on_loopback_only",
+            run: listens_on_loopback_only,
+        },
+        Case {
             name: "version_reports_the_pinned_release",
             run: version_reports_the_pinned_release,
         },
@@ -70,8 +74,25 @@ fn main() {
             run: discovery_failure_of_an_unavailable_apiservice,
         },
     ];
-    let status = run_cases(&cp, &cases);
+    let mut status = run_cases(&cp, &cases);
+    let (dir, owned) = (cp.dir.clone(), std::env::var_os("KGA_CONTROL_PLANE_DIR").is_none());
     drop(cp);
+    // `down` leaves no process behind.
+    if owned {
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", &dir.display().to_string()])
+            .output()
+            .unwrap();
+        if !left.stdout.is_empty() {
+            eprintln!(
+                "real-cluster: processes left after down: {}",
+                String::from_utf8_lossy(&left.stdout)
+            );
+            status = 1;
+        } else {
+            eprintln!("real-cluster: down left no process behind");
+        }
+    }
     std::process::exit(status);
 }
 
@@ -847,4 +868,30 @@ metadata:
             .all(|(_, resource, ..)| resource == "modeladapters" || resource == "horizontalpodautoscalers"),
         "{writes:?}"
     );
+}
+
+fn listens_on_loopback_only(cp: &ControlPlane) {
+    let pids: Vec<String> = ["etcd", "kube-apiserver", "kube-controller-manager"]
+        .iter()
+        .map(|c| {
+            std::fs::read_to_string(cp.dir.join(format!("{c}.pid")))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let ss = std::process::Command::new("ss")
+        .args(["-ltnpH"])
+        .output()
+        .expect("ss (iproute2) runs");
+    let text = String::from_utf8_lossy(&ss.stdout);
+    let mine: Vec<&str> = text
+        .lines()
+        .filter(|l| pids.iter().any(|p| !p.is_empty() && l.contains(&format!("pid={p},"))))
+        .collect();
+    assert!(mine.len() >= 3, "etcd (client, peer) and kube-apiserver listen: {text}");
+    for line in mine {
+        let local = line.split_whitespace().nth(3).unwrap_or_default();
+        assert!(local.starts_with("127.0.0.1:"), "listens beyond loopback: {line}");
+    }
 }

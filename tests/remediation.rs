@@ -520,3 +520,87 @@ async fn sigterm_during_an_action_finishes_and_records_it() {
         "the action was done"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_changed_between_plan_and_act_is_skipped_not_overwritten() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    // Every HPA request takes 1.5 s, so the executor's fresh GET is still in flight when the
+    // object changes (the change goes straight into the store, without that latency).
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::from_millis(1500));
+    let out = c
+        .kubectl(&["get", "hpa", "llama-3-8b-hpa", "-n", "llm-serving", "-o", "json"])
+        .await;
+    let mut changed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut d = spawn_daemon(c.command(&daemon_args(&[
+        "--remediation",
+        "enforce",
+        "--remediation-min-rounds",
+        "1",
+        "--remediation-actions",
+        "fix_owner_kind",
+    ])));
+    let mut seen = Vec::new();
+    let planned = eventually(Duration::from_secs(30), || {
+        while let Ok(line) = d.logs.try_recv() {
+            seen.push(line);
+        }
+        seen.iter()
+            .any(|l| l.contains("remediation planned") && l.contains("llama-3-8b-hpa"))
+            .then_some(())
+    })
+    .await;
+    assert!(planned.is_some(), "{seen:#?}");
+    changed["metadata"]["labels"] = serde_json::json!({"changed-by": "someone-else"});
+    for k in ["resourceVersion", "managedFields"] {
+        changed["metadata"].as_object_mut().unwrap().remove(k);
+    }
+    c.sim.load_objects(vec![changed]).expect("the change lands");
+    let status = remediations_until(&d, "the attempt ended", |s| !results(s).is_empty()).await;
+    let attempt = &status["lastActions"][0];
+    assert_eq!(attempt["result"], "skipped", "{status:#}");
+    assert!(
+        attempt["detail"].as_str().unwrap().contains("resourceVersion changed"),
+        "{status:#}"
+    );
+    let now = c
+        .kubectl(&["get", "hpa", "llama-3-8b-hpa", "-n", "llm-serving", "-o", "json"])
+        .await;
+    let now: Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_eq!(
+        now["metadata"]["labels"]["changed-by"], "someone-else",
+        "the other writer's change stays"
+    );
+    let _ = d.child.kill();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_excluded_namespace_is_never_acted_in() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let before = candidate_versions(&c).await;
+    let d = spawn_daemon(c.command(&daemon_args(&[
+        "--remediation",
+        "enforce",
+        "--remediation-min-rounds",
+        "1",
+        "--remediation-exclude-namespaces",
+        "llm-serving",
+    ])));
+    let status = remediations_until(&d, "planned", |s| {
+        s["plan"]["entries"].as_array().is_some_and(|e| e.len() >= 2)
+    })
+    .await;
+    for (action, name) in [
+        ("delete_orphan", "mistral-7b-hpa"),
+        ("fix_owner_kind", "llama-3-8b-hpa"),
+    ] {
+        let e = decision_of(&status, action, name);
+        assert_eq!(e["decision"], "refused", "{e:#}");
+        assert!(
+            e["why"].as_str().unwrap().contains("--remediation-exclude-namespaces"),
+            "{e:#}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(candidate_versions(&c).await, before);
+}
