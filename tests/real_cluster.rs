@@ -41,6 +41,10 @@ fn main() {
             run: listens_on_loopback_only,
         },
         Case {
+            name: "a_second_control_plane_runs_alongside",
+            run: a_second_control_plane_runs_alongside,
+        },
+        Case {
             name: "version_reports_the_pinned_release",
             run: version_reports_the_pinned_release,
         },
@@ -893,5 +897,54 @@ fn listens_on_loopback_only(cp: &ControlPlane) {
     for line in mine {
         let local = line.split_whitespace().nth(3).unwrap_or_default();
         assert!(local.starts_with("127.0.0.1:"), "listens beyond loopback: {line}");
+    }
+}
+
+fn a_second_control_plane_runs_alongside(cp: &ControlPlane) {
+    let dir = tempfile::Builder::new().prefix("kga-second-").tempdir().unwrap();
+    let script = repo().join("scripts/control-plane.sh");
+    let up = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("up")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        assert!(
+            up.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&up.stdout),
+            String::from_utf8_lossy(&up.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&up.stdout).contains("start"),
+            "up prints how long the start took"
+        );
+        let second = cp.kubectl_with(&dir.path().join("admin.kubeconfig"), &["get", "ns", "-o", "name"], None);
+        assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+        let first = cp.kubectl(Who::Admin, &["get", "ns", "-o", "name"]);
+        assert!(first.status.success(), "the first control plane still answers");
+        let ours = std::fs::read_to_string(cp.dir.join("env")).unwrap();
+        let theirs = std::fs::read_to_string(dir.path().join("env")).unwrap();
+        assert_ne!(ours.lines().next(), theirs.lines().next(), "different ports");
+    });
+    let down = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("down")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &dir.path().display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "down left processes: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
     }
 }
