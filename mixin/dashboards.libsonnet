@@ -321,7 +321,7 @@ local lib = import 'lib.libsonnet';
         timeseries(
           21,
           'Time since last successful scan',
-          'Grows without bound while a scanner fails or hangs; GarbageAuditScanFailing fires past 30m.',
+          'Grows without bound while a scanner fails or hangs; GarbageAuditScanFailing fires about 25 minutes after the last success (15m age + 10m for:).',
           grid(16, 48, 8, 8),
           [target('A', 'time() - min %s (%s)' % [by(['instance', 'scanner']), m('garbage_audit_last_successful_scan_timestamp_seconds')], '{{%s}} {{instance}} {{scanner}}' % cl)],
           unit='s',
