@@ -2,10 +2,11 @@
 //! absent are deleted; unmappable owner references pin a dependent for ever; foreground and
 //! orphan finalizers; CRD instance cleanup.
 use crate::ops::{self, finalizers, is_deleting, DeleteOptions, Part, CRD_CLEANUP_FINALIZER, FOREGROUND, ORPHAN};
-use crate::registry::Registry;
+use crate::registry::{Registry, ResourceType};
 use crate::state::{Shared, State, CRD_STORAGE};
 use crate::store::{meta_str, Key};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,20 +195,55 @@ fn set_crd_condition(state: &mut State, key: &Key, status: &str, reason: &str, m
     }
 }
 
-/// One GC pass over all objects.
+/// Keys of dependents one lock acquisition works on; between batches the lock is released so
+/// requests are served while a large queue drains.
+pub const BATCH: usize = 256;
+
+/// Take the garbage collector's queue: the dependents written since the last pass and those of
+/// owners that disappeared (everything with ownerReferences after a REST-mapping change), as
+/// upstream's graph builder feeds attemptToDelete from its informers.
+pub fn take_queue(shared: &Shared) -> Vec<Key> {
+    let mut state = shared.lock();
+    let mut keys = std::mem::take(&mut state.store.changes.gc);
+    if std::mem::take(&mut state.store.changes.gc_resync) {
+        keys.extend(state.store.all_dependents());
+    }
+    keys.into_iter().collect()
+}
+
+/// One garbage-collector pass: the queued dependents in batches, then the owners being deleted
+/// with `foregroundDeletion`/`orphan` and deleting CRDs. Work is proportional to what changed
+/// (and to the objects being deleted with those finalizers), not to the size of the store.
 pub fn run_pass(shared: &Shared) {
+    let keys = take_queue(shared);
+    for chunk in keys.chunks(BATCH) {
+        collect_dependents(shared, chunk);
+    }
+    process_deleting_owners(shared);
+}
+
+/// attemptToDeleteItem for queued dependents: delete those whose owners are all absent, prune
+/// dangling references when other owners remain; unmappable references pin them.
+pub fn collect_dependents(shared: &Shared, keys: &[Key]) {
     let now = shared.clock.now_rfc3339();
     let mut state = shared.lock();
     let registry = state.registry.clone();
-    // 1. dependents whose owners are gone
-    let candidates: Vec<(Key, Vec<OwnerRef>)> = state
-        .store
-        .all()
-        .filter(|(_, o)| !is_deleting(o))
-        .map(|(k, o)| (k.clone(), owner_refs(o)))
-        .filter(|(_, refs)| !refs.is_empty())
+    let types: HashMap<String, ResourceType> = registry
+        .storage_types()
+        .into_iter()
+        .map(|t| (t.storage_key(), t))
         .collect();
-    for (key, refs) in candidates {
+    for key in keys {
+        let Some(obj) = state.store.get(&key.0, &key.1, &key.2) else {
+            continue;
+        };
+        if is_deleting(obj) {
+            continue;
+        }
+        let refs = owner_refs(obj);
+        if refs.is_empty() {
+            continue;
+        }
         let lookups: Vec<(OwnerRef, OwnerLookup)> = refs
             .into_iter()
             .map(|r| {
@@ -215,13 +251,16 @@ pub fn run_pass(shared: &Shared) {
                 (r, l)
             })
             .collect();
-        let Some(t) = registry.by_storage_key(&key.0) else {
+        let Some(t) = types.get(&key.0) else {
             continue;
         };
         match decide(&lookups) {
             Decision::Keep(_) => {}
             Decision::Delete => {
-                let _ = ops::delete(&mut state, &t, &key.1, &key.2, &DeleteOptions::default(), &now);
+                if ops::delete(&mut state, t, &key.1, &key.2, &DeleteOptions::default(), &now).is_err() {
+                    // retried on the next pass, as the workqueue requeues with backoff
+                    state.store.changes.gc.insert(key.clone());
+                }
             }
             Decision::RemoveDangling(uids) => {
                 if let Some(obj) = state.store.get(&key.0, &key.1, &key.2).cloned() {
@@ -229,27 +268,33 @@ pub fn run_pass(shared: &Shared) {
                     if let Some(arr) = new["metadata"]["ownerReferences"].as_array_mut() {
                         arr.retain(|r| !uids.iter().any(|u| r["uid"] == json!(u)));
                     }
-                    let _ = ops::update(&mut state, &t, &key.1, &key.2, new, Part::Main, false, false);
+                    let _ = ops::update(&mut state, t, &key.1, &key.2, new, Part::Main, false, false);
                 }
             }
         }
     }
+}
+
+/// Owners being deleted in the foreground / with orphaning, and CRD cleanup (a few objects at
+/// a time in a real cluster: only those being deleted with these finalizers are visited).
+pub fn process_deleting_owners(shared: &Shared) {
+    let now = shared.clock.now_rfc3339();
+    let mut state = shared.lock();
+    let registry = state.registry.clone();
     // 2. owners being deleted in the foreground / with orphaning, and CRD cleanup
     let deleting: Vec<(Key, Value)> = state
         .store
-        .all()
-        .filter(|(_, o)| is_deleting(o))
-        .map(|(k, o)| (k.clone(), o.clone()))
+        .owner_work()
+        .into_iter()
+        .filter_map(|k| {
+            let o = state.store.get(&k.0, &k.1, &k.2)?.clone();
+            Some((k, o))
+        })
         .collect();
     for (key, owner) in deleting {
         let fins = finalizers(&owner);
         let uid = meta_str(&owner, "uid").to_string();
-        let dependents: Vec<Key> = state
-            .store
-            .all()
-            .filter(|(_, o)| owner_refs(o).iter().any(|r| r.uid == uid))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let dependents: Vec<Key> = state.store.dependents_of(&uid);
         if fins.iter().any(|f| f == FOREGROUND) {
             // processDeletingDependentsItem: only dependents with blockOwnerDeletion=true are
             // worked on (and block); the others are collected as dangling once the owner is gone.
@@ -296,10 +341,7 @@ pub fn run_pass(shared: &Shared) {
                     continue;
                 }
                 let dep_uid = meta_str(&dep, "uid").to_string();
-                let has_dependents = state
-                    .store
-                    .all()
-                    .any(|(_, o)| owner_refs(o).iter().any(|r| r.uid == dep_uid));
+                let has_dependents = !state.store.dependents_of(&dep_uid).is_empty();
                 let others_kinds: Vec<OtherOwner> = others.iter().map(|(_, o)| *o).collect();
                 match foreground_dependent(&others_kinds, has_dependents) {
                     ForegroundStep::RemoveReferences => {
@@ -326,7 +368,12 @@ pub fn run_pass(shared: &Shared) {
                     }
                 }
             }
-            let blocking_left = state.store.all().any(|(_, o)| blocks_owner(o, &uid));
+            let blocking_left = state
+                .store
+                .dependents_of(&uid)
+                .iter()
+                .filter_map(|k| state.store.get(&k.0, &k.1, &k.2))
+                .any(|o| blocks_owner(o, &uid));
             if !blocking_left {
                 remove_finalizer(&mut state, &registry, &key, FOREGROUND);
             }

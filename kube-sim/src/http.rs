@@ -4,7 +4,7 @@ use crate::fieldvalidation::{self, Directive};
 use crate::media::{self, Rendering};
 use crate::openapi;
 use crate::ops::{self, DeleteOptions, Part};
-use crate::paging::{self, ContinueToken, INCONSISTENT_CONTINUE};
+use crate::paging::{ContinueToken, INCONSISTENT_CONTINUE};
 use crate::patch::PatchType;
 use crate::protobuf;
 use crate::registry::ResourceType;
@@ -698,16 +698,21 @@ fn list(
         }
         after = Some(t.start_key().to_string());
     }
-    let filtered: Vec<(String, &Value)> = state
+    // Lazy from the continue key: a page costs its own size plus the count of what remains
+    // (`remainingItemCount`, like etcd's count), not a sort of the whole resource.
+    let storage = rt.storage_key();
+    let mut matching = state
         .store
-        .list(&rt.storage_key(), ns)
-        .into_iter()
-        .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-        .map(|(k, o)| (crate::store::list_key(k, ns), o))
-        .collect();
-    let keys: Vec<String> = filtered.iter().map(|(k, _)| k.clone()).collect();
-    let page = paging::page(&keys, after.as_deref(), limit);
-    let items: Vec<Value> = filtered[page.range.clone()]
+        .iter_from(&storage, ns, after.as_deref())
+        .filter(|(_, o)| labels.matches(o) && fields.matches(o));
+    let limit = limit.filter(|l| *l > 0);
+    let page: Vec<(&crate::store::Key, &Value)> = match limit {
+        Some(l) => matching.by_ref().take(l).collect(),
+        None => matching.by_ref().collect(),
+    };
+    let more = limit.is_some() && !page.is_empty() && matching.next().is_some();
+    let next_start = page.last().filter(|_| more).map(|(k, _)| crate::store::list_key(k, ns));
+    let items: Vec<Value> = page
         .iter()
         .map(|(_, o)| {
             let p = ops::present((*o).clone(), rt);
@@ -728,10 +733,11 @@ fn list(
         .collect();
     let mut meta = serde_json::Map::new();
     meta.insert("resourceVersion".into(), json!(token_rv.to_string()));
-    if let Some(last) = &page.next_start {
+    if let Some(last) = &next_start {
         meta.insert("continue".into(), json!(ContinueToken::new(token_rv, last).encode()));
         if labels.is_empty() && fields.is_empty() {
-            meta.insert("remainingItemCount".into(), json!(page.remaining));
+            let remaining = state.store.count_from(&storage, ns, Some(last));
+            meta.insert("remainingItemCount".into(), json!(remaining));
         }
     }
     let (kind, api_version) = match rendering {

@@ -37,6 +37,7 @@ mod watch;
 
 pub use error::Error;
 pub use scenario::scenario_names;
+pub use state::RequestRecord;
 
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -93,6 +94,9 @@ impl Default for SimConfig {
         }
     }
 }
+
+/// Pause between two batches of a controller pass (the global lock is free meanwhile).
+const BATCH_PAUSE: Duration = Duration::from_millis(1);
 
 /// Marker type naming the simulator; use [`start`] to run one.
 pub struct SimServer;
@@ -194,7 +198,31 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, Error> {
             };
             let s = srv_shared.clone();
             conns.spawn(async move {
-                let svc = hyper::service::service_fn(move |req| http::handle(s.clone(), req));
+                let svc = hyper::service::service_fn(move |req: ::http::Request<hyper::body::Incoming>| {
+                    let s = s.clone();
+                    let method = req.method().to_string();
+                    let uri = req.uri().to_string();
+                    let accept = req
+                        .headers()
+                        .get(::http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    async move {
+                        let resp = http::handle(s.clone(), req).await;
+                        if let Ok(r) = &resp {
+                            use hyper::body::Body as _;
+                            s.stats.record(state::RequestRecord {
+                                method,
+                                uri,
+                                accept,
+                                status: r.status().as_u16(),
+                                bytes: r.body().size_hint().exact().unwrap_or(0),
+                            });
+                        }
+                        resp
+                    }
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
@@ -202,21 +230,35 @@ pub async fn start(config: SimConfig) -> Result<SimHandle, Error> {
             while conns.try_join_next().is_some() {}
         }
     }));
-    // namespace controller
+    // namespace controller and garbage collector: each pass works through what changed since the
+    // last one (queues fed by the store's writes), a batch per lock acquisition, pausing between
+    // batches so that requests are served while a large queue (e.g. after loading) drains.
     let ns_shared = shared.clone();
     handle.tasks.push(tokio::spawn(async move {
         loop {
             let every = ns_shared.tunables().namespace_controller_interval;
-            namespace_controller::run_pass(&ns_shared);
+            let names = namespace_controller::take_queue(&ns_shared);
+            for (i, chunk) in names.chunks(namespace_controller::BATCH).enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(BATCH_PAUSE).await;
+                }
+                namespace_controller::sync_namespaces(&ns_shared, chunk);
+            }
             tokio::time::sleep(every).await;
         }
     }));
-    // garbage collector
     let gc_shared = shared.clone();
     handle.tasks.push(tokio::spawn(async move {
         loop {
             let every = gc_shared.tunables().gc_interval;
-            gc::run_pass(&gc_shared);
+            let keys = gc::take_queue(&gc_shared);
+            for (i, chunk) in keys.chunks(gc::BATCH).enumerate() {
+                if i > 0 {
+                    tokio::time::sleep(BATCH_PAUSE).await;
+                }
+                gc::collect_dependents(&gc_shared, chunk);
+            }
+            gc::process_deleting_owners(&gc_shared);
             tokio::time::sleep(every).await;
         }
     }));
@@ -315,6 +357,22 @@ impl SimHandle {
         let mut t = self.shared.tunables.lock().unwrap_or_else(|e| e.into_inner());
         t.namespace_controller_interval = namespace_controller;
         t.gc_interval = gc;
+    }
+
+    /// (requests answered, response body bytes) since start; bodies of unknown length (watches)
+    /// count as 0 bytes.
+    pub fn request_totals(&self) -> (u64, u64) {
+        self.shared.stats.totals()
+    }
+
+    /// Start (true) or stop (false) keeping a record of every request.
+    pub fn record_requests(&self, on: bool) {
+        self.shared.stats.set_recording(on);
+    }
+
+    /// The requests recorded since recording started or the last call (recording continues).
+    pub fn take_request_log(&self) -> Vec<RequestRecord> {
+        self.shared.stats.take_log()
     }
 
     /// A stored object as JSON (storage key like "/pods" or "apps/deployments").

@@ -53,22 +53,61 @@ fn resolve_all(v: &mut Value, now: jiff::Timestamp) -> Result<(), Error> {
     Ok(())
 }
 
-/// Parse a YAML or JSON text into objects (multi-document; `kind: List` expanded).
+/// The parser budget for state files: a local file the operator chose, so the size limits meant
+/// for untrusted input (1,024 documents, 250,000 nodes, 64 MiB of scalars, 256 MiB of input) are
+/// lifted; the nesting depth and the alias limits (alias bombs) stay.
+fn state_file_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: None,
+            max_documents: usize::MAX,
+            max_nodes: usize::MAX,
+            max_events: usize::MAX,
+            max_total_scalar_bytes: usize::MAX,
+        },
+    }
+}
+
+fn looks_like_json(text: &str) -> bool {
+    text.trim_start_matches('\u{feff}').trim_start().starts_with(['{', '['])
+}
+
+/// Parse a YAML or JSON text into objects: one JSON document (an object, a `kind: List`, or an
+/// array of objects) or a YAML stream of any length (`---`-separated, `kind: List` expanded).
 pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, Error> {
-    let docs: Vec<Value> = match serde_json::from_str::<Value>(text) {
-        Ok(v) => vec![v],
-        Err(_) => serde_saphyr::from_multiple::<Value>(text).map_err(|e| Error::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
-        })?,
+    let parse_error = |message: String| Error::Parse {
+        path: origin.to_string(),
+        message,
     };
-    let mut out = Vec::new();
-    for d in docs {
+    let docs: Vec<Value> = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items,
+        Ok(v) => vec![v],
+        Err(json_err) => {
+            let mut docs = Vec::new();
+            let mut reader = text.as_bytes();
+            for (i, doc) in serde_saphyr::read_with_options::<_, Value>(&mut reader, state_file_options()).enumerate() {
+                match doc {
+                    Ok(d) => docs.push(d),
+                    // A JSON-looking file that is not YAML either: the JSON error (line and
+                    // column) is the one that helps.
+                    Err(e) if i == 0 && looks_like_json(text) => {
+                        return Err(parse_error(format!("invalid JSON: {json_err} (as YAML: {e})")))
+                    }
+                    Err(e) => return Err(parse_error(format!("YAML document {}: {e}", i + 1))),
+                }
+            }
+            docs
+        }
+    };
+    let mut out = Vec::with_capacity(docs.len());
+    for mut d in docs {
         if d.is_null() {
             continue;
         }
         if d["kind"].as_str().is_some_and(|k| k == "List" || k.ends_with("List")) && d["items"].is_array() {
-            out.extend(d["items"].as_array().cloned().unwrap_or_default());
+            if let Some(Value::Array(items)) = d.get_mut("items").map(Value::take) {
+                out.extend(items);
+            }
         } else {
             out.push(d);
         }
@@ -196,6 +235,37 @@ mod tests {
         assert_eq!(docs.len(), 3);
         let docs = parse_documents(r#"{"kind":"List","items":[{"x":1}]}"#, "t").unwrap();
         assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn long_yaml_streams_and_json_lists() {
+        let n = 3000;
+        let stream: String = (0..n)
+            .map(|i| format!("---\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"))
+            .collect();
+        assert_eq!(parse_documents(&stream, "t").unwrap().len(), n);
+        let list = json!({"kind": "List", "items": (0..n).map(|i| json!({"kind": "ConfigMap", "metadata": {"name": format!("c{i}")}})).collect::<Vec<_>>()});
+        assert_eq!(parse_documents(&list.to_string(), "t").unwrap().len(), n);
+        let yaml_list = format!(
+            "kind: List\nitems:\n{}",
+            (0..n)
+                .map(|i| format!("- kind: ConfigMap\n  metadata: {{name: c{i}}}\n"))
+                .collect::<String>()
+        );
+        assert_eq!(parse_documents(&yaml_list, "t").unwrap().len(), n);
+    }
+
+    #[test]
+    fn parse_errors_name_the_file_and_the_place() {
+        let e = parse_documents("{\"kind\": \"List\", \"items\": [}", "big.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("big.json") && e.contains("invalid JSON") && e.contains("column"),
+            "{e}"
+        );
+        let e = parse_documents("a: 1\n---\nb: [1\n", "s.yaml").unwrap_err().to_string();
+        assert!(e.contains("s.yaml") && e.contains("YAML document 2"), "{e}");
     }
 
     #[test]

@@ -171,23 +171,62 @@ pub fn merge_conditions(existing: &[Value], failing: &[Condition], now: &str) ->
     out
 }
 
-/// One pass over every terminating namespace.
-pub fn run_pass(shared: &Shared) {
-    let now = shared.clock.now_rfc3339();
+/// Namespaces one lock acquisition works on; the lock is released between batches.
+pub const BATCH: usize = 64;
+
+/// Take the namespace controller's queue: namespaces whose object or content was written since
+/// the last pass (every terminating one after a REST-mapping or discovery change), as upstream's
+/// namespace informer and workqueue feed syncNamespaceFromKey. Only terminating ones are kept.
+pub fn take_queue(shared: &Shared) -> Vec<String> {
     let mut state = shared.lock();
-    let terminating: Vec<Value> = state
-        .store
-        .list(NAMESPACE_STORAGE, None)
+    let mut names = std::mem::take(&mut state.store.changes.namespaces);
+    if std::mem::take(&mut state.store.changes.namespaces_resync) {
+        names.extend(
+            state
+                .store
+                .list(NAMESPACE_STORAGE, None)
+                .into_iter()
+                .filter(|(_, o)| is_deleting(o))
+                .map(|(k, _)| k.2.clone()),
+        );
+    }
+    names
         .into_iter()
-        .filter(|(_, o)| is_deleting(o))
-        .map(|(_, o)| o.clone())
-        .collect();
-    for ns in terminating {
-        reconcile(shared, &mut state, &ns, &now);
+        .filter(|n| state.store.get(NAMESPACE_STORAGE, "", n).is_some_and(is_deleting))
+        .collect()
+}
+
+/// One pass over the queued terminating namespaces.
+pub fn run_pass(shared: &Shared) {
+    let names = take_queue(shared);
+    for chunk in names.chunks(BATCH) {
+        sync_namespaces(shared, chunk);
     }
 }
 
-fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
+/// syncNamespace for each named namespace that is still terminating. A namespace whose content
+/// deletion failed is queued again (upstream requeues it with backoff); one whose content is
+/// held by finalizers is woken by the writes that release it.
+pub fn sync_namespaces(shared: &Shared, names: &[String]) {
+    let now = shared.clock.now_rfc3339();
+    let mut state = shared.lock();
+    for name in names {
+        let Some(ns) = state
+            .store
+            .get(NAMESPACE_STORAGE, "", name)
+            .filter(|o| is_deleting(o))
+            .cloned()
+        else {
+            continue;
+        };
+        if reconcile(shared, &mut state, &ns, &now) {
+            state.store.changes.namespaces.insert(name.clone());
+        }
+    }
+}
+
+/// Returns true when the namespace must be retried (content deletion failed).
+fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) -> bool {
     let name = ns_obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
     let spec_fins: Vec<String> = ns_obj["spec"]["finalizers"]
         .as_array()
@@ -197,7 +236,7 @@ fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
         if spec_fins.is_empty() && finalizers(ns_obj).is_empty() {
             state.remove(NAMESPACE_STORAGE, "", &name);
         }
-        return;
+        return false;
     }
     let registry = state.registry.clone();
     let mut obs = PassObservation {
@@ -275,8 +314,9 @@ fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
         }
     }
     let failing = failing_conditions(&obs);
+    let retry = !obs.deletion_errors.is_empty();
     let Some(current) = state.store.get(NAMESPACE_STORAGE, "", &name).cloned() else {
-        return;
+        return false;
     };
     let existing = current["status"]["conditions"].as_array().cloned().unwrap_or_default();
     let merged = merge_conditions(&existing, &failing, now);
@@ -292,13 +332,14 @@ fn reconcile(shared: &Shared, state: &mut State, ns_obj: &Value, now: &str) {
                 state.put(NAMESPACE_STORAGE, updated);
             }
             state.remove(NAMESPACE_STORAGE, "", &name);
-            return;
+            return false;
         }
         updated["spec"]["finalizers"] = json!(rest);
     }
     if updated != current {
         state.put(NAMESPACE_STORAGE, updated);
     }
+    retry
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use crate::registry::Registry;
 use crate::store::Store;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -126,6 +127,7 @@ impl State {
         let crds: Vec<&Value> = self.store.list(CRD_STORAGE, None).into_iter().map(|(_, v)| v).collect();
         let failing = failing_apiservices(&self.store);
         self.registry = Arc::new(Registry::build(&crds, failing));
+        self.store.resync_controllers();
     }
 
     /// The aggregator's availability controllers: write each APIService's `Available` condition
@@ -201,8 +203,63 @@ pub struct Tunables {
     pub ordered_namespace_deletion: bool,
 }
 
+/// One answered request, as recorded while [`RequestStats::set_recording`] is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path and query, as sent.
+    pub uri: String,
+    pub accept: String,
+    pub status: u16,
+    /// Response body bytes (0 for streamed bodies such as watches).
+    pub bytes: u64,
+}
+
+/// Requests answered and response body bytes sent (bodies of known length: everything but
+/// watches and faults that cut a body), plus an optional log of every request.
+#[derive(Default)]
+pub struct RequestStats {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    log: Mutex<Option<Vec<RequestRecord>>>,
+}
+
+impl RequestStats {
+    pub fn record(&self, record: RequestRecord) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(record.bytes, Ordering::Relaxed);
+        if let Some(log) = self.log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            log.push(record);
+        }
+    }
+
+    /// (requests, bytes) since start.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Start (true) or stop (false) keeping every request; stopping drops what was kept.
+    pub fn set_recording(&self, on: bool) {
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = on.then(Vec::new);
+    }
+
+    /// The requests kept since recording started (recording continues).
+    pub fn take_log(&self) -> Vec<RequestRecord> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
 pub struct Shared {
     state: Mutex<State>,
+    pub stats: RequestStats,
     pub clock: Arc<Clock>,
     pub faults: Faults,
     pub server_address: Mutex<String>,
@@ -214,6 +271,7 @@ impl Shared {
         let clock = Arc::new(Clock::default());
         Shared {
             state: Mutex::new(State::with_clock(clock.clone())),
+            stats: RequestStats::default(),
             clock,
             faults: Faults::default(),
             server_address: Mutex::new(String::new()),
