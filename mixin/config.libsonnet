@@ -29,7 +29,7 @@
     remediationHaltedFor: '10m',
 
     // Where each alert's runbook lives: <runbookURLBase><AlertName>.md.
-    runbookURLBase: 'https://github.com/kube-garbage-audit/kube-garbage-audit/blob/main/docs/runbooks/',
+    runbookURLBase: 'https://github.com/kube-garbage-audit/kube-garbage-audit/blob/v0.1.0/docs/runbooks/',
 
     // The Grafana dashboard.
     dashboardUid: 'kube-garbage-audit',

@@ -14,7 +14,13 @@ use crate::render;
 use crate::scanners::{namespaces, owner_references};
 
 /// Where the runbooks live (the alerts' `runbook_url` base).
-pub const RUNBOOK_BASE: &str = "https://github.com/kube-garbage-audit/kube-garbage-audit/blob/main/docs/runbooks/";
+/// The runbooks of this release (the tag `v<version>`), so a finding links to the runbook that
+/// matches the binary that reported it.
+pub const RUNBOOK_BASE: &str = concat!(
+    "https://github.com/kube-garbage-audit/kube-garbage-audit/blob/v",
+    env!("CARGO_PKG_VERSION"),
+    "/docs/runbooks/"
+);
 
 /// The check id of `--stuck-objects` findings (objects deleted long ago still held by finalizers).
 pub const STUCK_OBJECT: &str = "StuckObject";

@@ -22,7 +22,22 @@ import sys
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNBOOK_BASE = "https://github.com/kube-garbage-audit/kube-garbage-audit/blob/main/docs/runbooks/"
+def _package_version():
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Cargo.toml"), encoding="utf-8") as f:
+        in_package = False
+        for line in f:
+            if line.strip() == "[package]":
+                in_package = True
+            elif line.startswith("["):
+                in_package = False
+            elif in_package and line.startswith("version"):
+                return line.split('"')[1]
+    raise SystemExit("no [package] version in Cargo.toml")
+
+
+# Runbook URLs are versioned: they point at the release tag of the Cargo package version, so a
+# version bump without regenerating the rules (mixin/config.libsonnet runbookURLBase) fails here.
+RUNBOOK_BASE = f"https://github.com/kube-garbage-audit/kube-garbage-audit/blob/v{_package_version()}/docs/runbooks/"
 errors = []
 
 
