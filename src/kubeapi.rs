@@ -214,7 +214,9 @@ pub struct Connection {
 
 /// Loads the client configuration the standard way: an explicit kubeconfig, else `KUBECONFIG`,
 /// `~/.kube/config`, else the in-cluster service account. The client's own retry of 429/503/504
-/// is switched off: a failed request fails the one call, and the scheduler retries next interval.
+/// (up to 15 times, backoff up to 1000 s) is switched off: [`ClusterApi`] retries throttled
+/// answers itself inside each request's deadline; anything else fails the one call, and the
+/// scheduler retries next interval.
 pub async fn load_config(conn: &Connection, request_timeout: Duration) -> Result<Config, ApiError> {
     let options = KubeConfigOptions {
         context: conn.context.clone(),
