@@ -3,14 +3,16 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use jiff::Timestamp;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 use crate::store::FindingsStore;
@@ -91,32 +93,74 @@ impl Endpoints {
     }
 }
 
+/// Connections the kernel queues for us while [`MAX_CONNECTIONS`] are being served (capped by
+/// `net.core.somaxconn`). Past it, new connections are dropped or reset by the kernel.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds the listener (so bind errors surface before any scan starts).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's TcpListener::bind does on Unix: a restarted daemon can bind at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves until the future is dropped.
+/// A client must send a request's headers within this time (also an idle keep-alive
+/// connection's next request), or its connection is closed: a slow-header client cannot hold a
+/// connection for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; further clients wait in the listen backlog until one ends.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A connection is closed after this long, whatever it is doing (a client that never reads).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// The longest pause after failing accepts (e.g. out of file descriptors), doubled from 10 ms.
+pub const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Serves until the future is dropped: at most [`MAX_CONNECTIONS`] connections at once, each
+/// with [`HEADER_READ_TIMEOUT`] and [`CONNECTION_LIFETIME`]; failing accepts back off (10 ms
+/// doubling to [`MAX_ACCEPT_BACKOFF`]) instead of spinning, and are logged once per streak.
 pub async fn serve(listener: TcpListener, endpoints: Endpoints) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::ZERO;
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(conn) => conn,
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                if backoff > Duration::ZERO {
+                    tracing::info!("accepting connections again");
+                    backoff = Duration::ZERO;
+                }
+                stream
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accepting a connection failed");
+                if backoff == Duration::ZERO {
+                    tracing::warn!(error = %e, "accepting a connection failed; backing off until it works again");
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(10), MAX_ACCEPT_BACKOFF);
+                tokio::time::sleep(backoff).await;
                 continue;
             }
         };
         let endpoints = endpoints.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |req: hyper::Request<Incoming>| {
                 let response = endpoints.handle(req.method(), req.uri().path());
                 async move { Ok::<_, Infallible>(response) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "connection ended with an error");
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "connection ended with an error"),
+                Err(_) => tracing::debug!("connection closed: lifetime exceeded"),
             }
         });
     }

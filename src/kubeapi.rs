@@ -2,12 +2,15 @@
 //! discovery, and paged (metadata-only where bodies are not needed) lists, all behind a
 //! client-side concurrency limit and request pacing. Read-only: nothing here writes.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResource, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    APIGroupList, APIResource, APIResourceList, APIVersions, ObjectMeta,
+};
 use kube::api::{ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Request;
@@ -35,6 +38,9 @@ pub enum ApiError {
     Request { what: String, error: kube::Error },
     #[error("{what}: timed out after {}", humantime::format_duration(*after))]
     Timeout { what: String, after: Duration },
+    /// The server answered 2xx with a body that is not the JSON expected (e.g. a truncated page).
+    #[error("{what}: the answer is not valid JSON: {detail}")]
+    Malformed { what: String, detail: String },
 }
 
 /// The innermost cause of a kubeconfig error (its outer message repeats the path, quoted twice).
@@ -53,9 +59,126 @@ impl ApiError {
     pub fn reached_server(&self) -> bool {
         match self {
             ApiError::Request { error, .. } => crate::error_text::classify(error).server_answered(),
+            ApiError::Malformed { .. } => true,
             _ => false,
         }
     }
+
+    /// The HTTP status the server answered with, when it answered with an error.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            ApiError::Request {
+                error: kube::Error::Api(s),
+                ..
+            } => Some(s.code),
+            _ => None,
+        }
+    }
+
+    /// The continue token of a `410 Expired` answer (`metadata.continue` of its Status).
+    fn continue_token(&self) -> Option<String> {
+        match self {
+            ApiError::Request {
+                error: kube::Error::Api(s),
+                ..
+            } => s
+                .metadata
+                .as_ref()
+                .and_then(|m| m.continue_.clone())
+                .filter(|t| !t.is_empty()),
+            _ => None,
+        }
+    }
+
+    /// Adds a note to what was being done (`listing X on URL (note): cause`).
+    fn noted(mut self, note: &str) -> Self {
+        match &mut self {
+            ApiError::Request { what, .. } | ApiError::Timeout { what, .. } | ApiError::Malformed { what, .. } => {
+                what.push_str(&format!(" ({note})"));
+            }
+            _ => {}
+        }
+        self
+    }
+}
+
+/// The `Accept` of a metadata-only request: `PartialObjectMetadataList`, else full objects, as
+/// client-go's metadata client sends it. A server that cannot render metadata-only (some
+/// aggregated APIs) answers full objects instead of 406; only their metadata is kept.
+pub const METADATA_ACCEPT: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
+/// Retries of one request that was throttled, inside its deadline: a `429` (after its
+/// `Retry-After`, else after a doubling backoff from [`FIRST_BACKOFF`]), or a `503`/`504` that
+/// says when to come back (`Retry-After` or `retryAfterSeconds`). A wait that would end past the
+/// deadline is not started: the request fails at once with the server's answer.
+pub const MAX_RETRIES: u32 = 5;
+/// The first wait after a `429` without `Retry-After` (then doubled, up to 4 s).
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+/// One failed attempt, with when the server asked us to come back.
+struct Failed {
+    error: kube::Error,
+    retry_after: Option<Duration>,
+}
+
+impl From<kube::Error> for Failed {
+    fn from(error: kube::Error) -> Self {
+        Failed {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// How long to wait before retrying `failed` (the `retries`-th retry), or `None` when it is not
+/// worth retrying. Pure.
+fn retry_delay(code: u16, retry_after: Option<Duration>, retries: u32) -> Option<Duration> {
+    match (code, retry_after) {
+        (429 | 503 | 504, Some(after)) => Some(after),
+        (429, None) => Some((FIRST_BACKOFF * 2u32.saturating_pow(retries)).min(Duration::from_secs(4))),
+        _ => None,
+    }
+}
+
+/// The `Retry-After` header in seconds (the form the API server sends).
+fn retry_after_header(headers: &http::HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+/// The Status of an error answer, as kube-client builds it (a body that is not a Status becomes
+/// the message), with the HTTP code when the body has none.
+fn error_status(code: u16, body: &[u8]) -> kube::core::Status {
+    let text = String::from_utf8_lossy(body);
+    match serde_json::from_str::<kube::core::Status>(&text) {
+        Ok(mut status) if !(status.message.is_empty() && status.reason.is_empty()) => {
+            if status.code == 0 {
+                status.code = code;
+            }
+            status
+        }
+        _ => kube::core::Status::failure(text.trim(), "Failed to parse error data").with_code(code),
+    }
+}
+
+fn copy_request(req: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+    let mut copy = http::Request::new(req.body().clone());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+fn get_request(path: &str) -> http::Request<Vec<u8>> {
+    let mut req = http::Request::new(Vec::new());
+    *req.uri_mut() = path.parse().unwrap_or_default();
+    req
 }
 
 /// How hard the auditor may lean on the API server.
@@ -91,7 +214,9 @@ pub struct Connection {
 
 /// Loads the client configuration the standard way: an explicit kubeconfig, else `KUBECONFIG`,
 /// `~/.kube/config`, else the in-cluster service account. The client's own retry of 429/503/504
-/// is switched off: a failed request fails the one call, and the scheduler retries next interval.
+/// (up to 15 times, backoff up to 1000 s) is switched off: [`ClusterApi`] retries throttled
+/// answers itself inside each request's deadline; anything else fails the one call, and the
+/// scheduler retries next interval.
 pub async fn load_config(conn: &Connection, request_timeout: Duration) -> Result<Config, ApiError> {
     let options = KubeConfigOptions {
         context: conn.context.clone(),
@@ -174,6 +299,9 @@ pub struct ListResult {
     pub objects: Vec<Listed>,
     /// One message per item that could not be parsed (kept out of `objects`, never fatal).
     pub malformed: Vec<String>,
+    /// The type is no longer served (`404` on its list although discovery listed it, e.g. a CRD
+    /// deleted since): it has no objects this round.
+    pub vanished: bool,
 }
 
 /// The cluster, as the auditor sees it. Cheap to clone.
@@ -221,48 +349,131 @@ impl ClusterApi {
         self
     }
 
-    /// Runs one API call under the concurrency limit, the pacer and the deadline.
-    async fn call<T, F>(&self, what: impl Into<String>, fut: F) -> Result<T, ApiError>
-    where
-        F: std::future::Future<Output = Result<T, kube::Error>>,
-    {
-        let what = format!("{} on {}", what.into(), self.server);
-        let _permit = self.permits.acquire().await.expect("semaphore is never closed");
-        self.pacer.wait().await;
-        match tokio::time::timeout(self.limits.request_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(error)) => Err(ApiError::Request { what, error }),
-            Err(_) => Err(ApiError::Timeout {
-                what,
-                after: self.limits.request_timeout,
-            }),
+    /// Sends one GET under the concurrency limit, the pacer and the deadline, retrying a
+    /// throttled answer inside that deadline (see [`MAX_RETRIES`]); returns the body of a 2xx.
+    async fn fetch(&self, what: &str, req: http::Request<Vec<u8>>) -> Result<hyper::body::Bytes, ApiError> {
+        let what = format!("{what} on {}", self.server);
+        let timeout = self.limits.request_timeout;
+        let mut deadline: Option<Instant> = None;
+        let mut retries = 0u32;
+        let retried = |what: &str, retries: u32| match retries {
+            0 => what.to_string(),
+            1 => format!("{what} (retried once)"),
+            n => format!("{what} (retried {n} times)"),
+        };
+        loop {
+            let result = {
+                let _permit = self.permits.acquire().await.expect("semaphore is never closed");
+                self.pacer.wait().await;
+                let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+                tokio::time::timeout_at(deadline, self.send_once(copy_request(&req))).await
+            };
+            let failed = match result {
+                Ok(Ok(body)) => return Ok(body),
+                Ok(Err(failed)) => failed,
+                Err(_) => {
+                    return Err(ApiError::Timeout {
+                        what: retried(&what, retries),
+                        after: timeout,
+                    })
+                }
+            };
+            let code = match &failed.error {
+                kube::Error::Api(s) => s.code,
+                _ => 0,
+            };
+            let deadline = deadline.expect("set by the first attempt");
+            match retry_delay(code, failed.retry_after, retries) {
+                Some(delay) if retries < MAX_RETRIES && Instant::now() + delay < deadline => {
+                    tracing::debug!(%what, code, delay_ms = delay.as_millis() as u64, "throttled; retrying");
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                _ => {
+                    return Err(ApiError::Request {
+                        what: retried(&what, retries),
+                        error: failed.error,
+                    })
+                }
+            }
         }
+    }
+
+    /// One attempt: the body of a 2xx, else the server's Status and when it asked us to retry.
+    async fn send_once(&self, req: http::Request<Vec<u8>>) -> Result<hyper::body::Bytes, Failed> {
+        use http_body_util::BodyExt;
+        let res = self.client.send(req.map(kube::client::Body::from)).await?;
+        let code = res.status();
+        let retry_after = retry_after_header(res.headers());
+        let body = res.into_body().collect().await?.to_bytes();
+        if !(code.is_client_error() || code.is_server_error()) {
+            return Ok(body);
+        }
+        let status = error_status(code.as_u16(), &body);
+        let retry_after = retry_after.or_else(|| {
+            let secs = status.details.as_ref()?.retry_after_seconds;
+            (secs > 0).then(|| Duration::from_secs(secs.into()))
+        });
+        Err(Failed {
+            error: kube::Error::Api(status.boxed()),
+            retry_after,
+        })
+    }
+
+    /// GETs `req` and parses the answer as `T`.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        req: http::Request<Vec<u8>>,
+    ) -> Result<T, ApiError> {
+        let body = self.fetch(what, req).await?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Malformed {
+            what: format!("{what} on {}", self.server),
+            detail: e.to_string(),
+        })
+    }
+
+    /// A list request; metadata-only ones offer full objects as a fallback ([`METADATA_ACCEPT`]).
+    fn list_request(
+        &self,
+        what: &str,
+        path: &str,
+        lp: &ListParams,
+        metadata_only: bool,
+    ) -> Result<http::Request<Vec<u8>>, ApiError> {
+        let mut req = Request::new(path)
+            .list(lp)
+            .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
+        if metadata_only {
+            req.headers_mut()
+                .insert(http::header::ACCEPT, http::HeaderValue::from_static(METADATA_ACCEPT));
+        }
+        Ok(req)
     }
 
     /// The server's version: a cheap check that the cluster is reachable and we may talk to it.
     pub async fn server_version(&self) -> Result<String, ApiError> {
-        let info = self.call("GET /version", self.client.apiserver_version()).await?;
+        let info: k8s_openapi::apimachinery::pkg::version::Info =
+            self.get_json("GET /version", get_request("/version")).await?;
         Ok(info.git_version)
     }
 
     /// Checks that our credentials may list namespaces (one item, metadata only): a quick way to
     /// tell "not allowed" apart from "nothing found" before a one-shot scan.
     pub async fn check_list_access(&self) -> Result<(), ApiError> {
-        let what = "listing /api/v1/namespaces".to_string();
-        let req = Request::new("/api/v1/namespaces")
-            .list_metadata(&ListParams::default().limit(1))
-            .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
-        let _: serde_json::Value = self.call(what, self.client.request(req)).await?;
+        let what = "listing /api/v1/namespaces";
+        let req = self.list_request(what, "/api/v1/namespaces", &ListParams::default().limit(1), true)?;
+        let _: serde_json::Value = self.get_json(what, req).await?;
         Ok(())
     }
 
     /// Discovers every group/version one by one, so that one failing group (typically an
     /// unavailable aggregated APIService) is recorded instead of failing the whole discovery.
     pub async fn discover(&self) -> DiscoverySnapshot {
-        let groups = self.call("GET /apis", self.client.list_api_groups()).await;
+        let groups: Result<APIGroupList, _> = self.get_json("GET /apis", get_request("/apis")).await;
         let mut snapshot = DiscoverySnapshot::new(groups.is_ok());
         let mut wanted: Vec<(String, String)> = Vec::new();
-        match self.call("GET /api", self.client.list_core_api_versions()).await {
+        match self.get_json::<APIVersions>("GET /api", get_request("/api")).await {
             Ok(core) => {
                 snapshot.add_group("", core.versions.clone());
                 wanted.extend(core.versions.into_iter().map(|v| (String::new(), v)));
@@ -291,17 +502,13 @@ impl ClusterApi {
         }
         let results: Vec<_> = stream::iter(wanted)
             .map(|(group, version)| async move {
-                let result = if group.is_empty() {
-                    self.call(
-                        format!("GET /api/{version}"),
-                        self.client.list_core_api_resources(&version),
-                    )
-                    .await
+                let path = if group.is_empty() {
+                    format!("/api/{version}")
                 } else {
-                    let gv = format!("{group}/{version}");
-                    self.call(format!("GET /apis/{gv}"), self.client.list_api_group_resources(&gv))
-                        .await
+                    format!("/apis/{group}/{version}")
                 };
+                let result: Result<APIResourceList, _> =
+                    self.get_json(&format!("GET {path}"), get_request(&path)).await;
                 (group, version, result)
             })
             .buffer_unordered(self.limits.concurrency.max(1))
@@ -345,10 +552,9 @@ impl ClusterApi {
         let ns = (!namespace.is_empty()).then_some(namespace);
         let path = collection_path(rt, ns);
         let what = format!("listing {path} for {name}");
-        let req = Request::new(&path)
-            .list_metadata(&ListParams::default().fields(&format!("metadata.name={name}")))
-            .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
-        let page: ObjectList<serde_json::Value> = self.call(what, self.client.request(req)).await?;
+        let lp = ListParams::default().fields(&format!("metadata.name={name}"));
+        let req = self.list_request(&what, &path, &lp, true)?;
+        let page: ObjectList<serde_json::Value> = self.get_json(&what, req).await?;
         // Match the name ourselves too: a server that ignores the field selector returns everything.
         Ok(page
             .items
@@ -388,59 +594,101 @@ impl ClusterApi {
     ) -> Result<ListResult, ApiError> {
         let path = collection_path(rt, namespace);
         let what = format!("listing {path}");
+        let mut out = ListResult::default();
+        let mut token: Option<String> = None;
         let mut unpaged = false;
-        'restart: loop {
-            let mut out = ListResult::default();
-            let mut token: Option<String> = None;
-            loop {
-                let mut lp = if unpaged {
-                    ListParams::default()
-                } else {
-                    ListParams::default().limit(self.limits.page_size)
-                };
-                if let Some(t) = &token {
-                    lp = lp.continue_token(t);
+        let mut expired = false;
+        // Once the list continued from an inconsistent token, objects may come twice: by uid.
+        let mut seen: Option<HashSet<String>> = None;
+        loop {
+            let mut lp = if unpaged {
+                ListParams::default()
+            } else {
+                ListParams::default().limit(self.limits.page_size)
+            };
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let req = self.list_request(&what, &path, &lp, metadata_only)?;
+            let page: ObjectList<serde_json::Value> = match self.get_json(&what, req).await {
+                Ok(page) => page,
+                // A type discovery listed is gone (a CRD deleted since): nothing of it is left.
+                // Core types never vanish; a 404 there is an error.
+                Err(e) if e.status_code() == Some(404) && !rt.group.is_empty() => {
+                    tracing::debug!(%path, "the resource is no longer served (404): zero objects this round");
+                    return Ok(ListResult {
+                        vanished: true,
+                        ..ListResult::default()
+                    });
                 }
-                let request = Request::new(&path);
-                let req = if metadata_only {
-                    request.list_metadata(&lp)
-                } else {
-                    request.list(&lp)
-                }
-                .map_err(|e| ApiError::Config(format!("{what}: building request: {e}")))?;
-                let page: Result<ObjectList<serde_json::Value>, _> =
-                    self.call(what.clone(), self.client.request(req)).await;
-                let page = match page {
-                    Err(ApiError::Request {
-                        error: kube::Error::Api(s),
-                        ..
-                    }) if s.code == 410 && token.is_some() => {
-                        // The continue token expired (the list changed too much between pages). Like
-                        // client-go's pager, fall back to one unpaged list: it has no continue token,
-                        // so it cannot expire this way again.
-                        tracing::debug!(%path, "continue token expired; listing again without paging");
-                        unpaged = true;
-                        continue 'restart;
+                Err(e) if e.status_code() == Some(410) && token.is_some() => {
+                    if expired {
+                        return Err(e.noted("continue token expired twice"));
                     }
-                    other => other?,
-                };
-                for (i, item) in page.items.into_iter().enumerate() {
-                    match parse_listed(item) {
-                        // A metadata-only item's body repeats its metadata: keep only the parsed form.
-                        Ok(listed) if metadata_only => out.objects.push(Listed {
-                            body: serde_json::Value::Null,
-                            ..listed
-                        }),
-                        Ok(listed) => out.objects.push(listed),
-                        Err(e) => out.malformed.push(format!("{path}: item {i}: {e}")),
+                    expired = true;
+                    match e.continue_token() {
+                        // Lists are not snapshots anyway: finish from the token the server handed
+                        // out (objects changed meanwhile may be missed or seen twice).
+                        Some(next) => {
+                            tracing::debug!(%path, "continue token expired; continuing from the server's inconsistent token");
+                            token = Some(next);
+                            seen.get_or_insert_with(|| {
+                                out.objects.iter().filter_map(|o| o.metadata.uid.clone()).collect()
+                            });
+                        }
+                        // No token to follow: one unpaged list, as client-go's pager does.
+                        None => {
+                            tracing::debug!(%path, "continue token expired; listing again without paging");
+                            unpaged = true;
+                            token = None;
+                            out = ListResult::default();
+                            seen = None;
+                        }
                     }
+                    continue;
                 }
-                token = page.metadata.continue_.filter(|t| !t.is_empty());
-                if token.is_none() {
-                    return Ok(out);
+                Err(e) => return Err(e),
+            };
+            for (i, item) in page.items.into_iter().enumerate() {
+                let named = item_name(&item);
+                match parse_listed(item) {
+                    Ok(listed)
+                        if seen.as_mut().is_some_and(|seen| {
+                            listed
+                                .metadata
+                                .uid
+                                .as_ref()
+                                .is_some_and(|uid| !seen.insert(uid.clone()))
+                        }) => {}
+                    // A metadata-only item's body repeats its metadata (and a server without
+                    // metadata-only rendering sends whole objects): keep only the parsed form.
+                    Ok(listed) if metadata_only => out.objects.push(Listed {
+                        body: serde_json::Value::Null,
+                        ..listed
+                    }),
+                    Ok(listed) => out.objects.push(listed),
+                    Err(e) => out.malformed.push(format!("{path}: item {i}{named}: {e}")),
                 }
             }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(out);
+            }
         }
+    }
+}
+
+/// ` (namespace/name)` of a raw list item, as far as it can be read, for messages about it.
+fn item_name(item: &serde_json::Value) -> String {
+    let text = |k: &str| {
+        item.pointer(&format!("/metadata/{k}"))
+            .and_then(|v| v.as_str())
+            .map(|s| s.chars().take(253).collect::<String>())
+    };
+    match (text("namespace"), text("name")) {
+        (Some(ns), Some(name)) if !ns.is_empty() => format!(" ({ns}/{name})"),
+        (_, Some(name)) => format!(" ({name})"),
+        _ => String::new(),
     }
 }
 
@@ -506,6 +754,75 @@ mod tests {
             collection_path(&rt("", "v1", "Namespace", "namespaces", false), Some("a")),
             "/api/v1/namespaces"
         );
+    }
+
+    #[test]
+    fn throttled_answers_are_retried_after_what_the_server_asked() {
+        let s = Duration::from_secs;
+        // The server's Retry-After wins; 503/504 are retried only when the server says when.
+        assert_eq!(retry_delay(429, Some(s(3)), 0), Some(s(3)));
+        assert_eq!(retry_delay(503, Some(s(1)), 4), Some(s(1)));
+        assert_eq!(retry_delay(504, Some(s(1)), 0), Some(s(1)));
+        assert_eq!(
+            retry_delay(503, None, 0),
+            None,
+            "an unavailable aggregated API fails fast"
+        );
+        assert_eq!(retry_delay(500, Some(s(1)), 0), None);
+        assert_eq!(retry_delay(403, None, 0), None);
+        // A 429 without Retry-After: 250 ms doubling, at most 4 s.
+        assert_eq!(retry_delay(429, None, 0), Some(Duration::from_millis(250)));
+        assert_eq!(retry_delay(429, None, 2), Some(Duration::from_millis(1000)));
+        assert_eq!(retry_delay(429, None, 30), Some(s(4)));
+    }
+
+    #[test]
+    fn error_answers_become_statuses() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("7"));
+        assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(retry_after_header(&headers), None, "only the seconds form is used");
+        // APF's plain-text 429 and the aggregator's 503 keep their text and the HTTP code.
+        let plain = error_status(429, b"Too many requests, please try again later.\n");
+        assert_eq!(
+            (plain.code, plain.message.as_str()),
+            (429, "Too many requests, please try again later.")
+        );
+        let expired = error_status(
+            410,
+            br#"{"kind":"Status","status":"Failure","message":"too old","reason":"Expired","code":410,"metadata":{"continue":"abc"}}"#,
+        );
+        assert_eq!(expired.reason, "Expired");
+        let e = ApiError::Request {
+            what: "listing x".into(),
+            error: kube::Error::Api(expired.boxed()),
+        };
+        assert_eq!(
+            (e.status_code(), e.continue_token().as_deref()),
+            (Some(410), Some("abc"))
+        );
+        assert_eq!(
+            e.noted("continue token expired twice").to_string(),
+            "listing x (continue token expired twice): HTTP 410: too old"
+        );
+        // A JSON body that is not a Status is shown as text; a Status without a code gets the HTTP one.
+        assert_eq!(error_status(500, b"{}").message, "{}");
+        assert_eq!(error_status(503, br#"{"message":"m"}"#).code, 503);
+    }
+
+    #[test]
+    fn messages_about_items_name_them() {
+        assert_eq!(
+            item_name(&serde_json::json!({"metadata": {"namespace": "a", "name": "b", "ownerReferences": "x"}})),
+            " (a/b)"
+        );
+        assert_eq!(item_name(&serde_json::json!({"metadata": {"name": "n"}})), " (n)");
+        assert_eq!(item_name(&serde_json::json!({"metadata": {"name": 7}})), "");
+        assert_eq!(item_name(&serde_json::json!("not an object")), "");
     }
 
     #[test]

@@ -61,9 +61,11 @@ async fn pages_through_everything_metadata_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_continue_token_falls_back_to_one_unpaged_list() {
+async fn an_expired_continue_token_is_followed_from_the_servers_token() {
     let c = loaded(10).await;
-    // Every continue token is already too old when it comes back: page 2 answers 410 Gone.
+    // Every continue token is already too old when it comes back: page 2 answers 410 Gone with
+    // an inconsistent token in its Status, which the list follows (tests/fault_matrix.rs checks
+    // that no unpaged list is sent and that a second 410 fails the list).
     c.sim.set_compaction_window(Duration::ZERO);
     let list = api(&c, 3)
         .list_metadata(&configmaps(), Some("default"))

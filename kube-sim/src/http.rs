@@ -1,5 +1,6 @@
 //! HTTP server and routing (plain HTTP/1.1 on loopback, JSON).
 use crate::discovery;
+use crate::faults::Fault;
 use crate::fieldvalidation::{self, Directive};
 use crate::media::{self, Rendering};
 use crate::openapi;
@@ -271,7 +272,132 @@ async fn route(shared: Arc<Shared>, ctx: RequestCtx) -> Result<Response<Body>, A
             rt.group_resource().qualified()
         )));
     }
-    resource_request(shared, ctx, rt, rp).await
+    let has_continue = ctx.query.get("continue").is_some_and(|c| !c.is_empty());
+    let metadata_accept = ctx
+        .accept
+        .as_deref()
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+    // Watches are never answered with a scripted fault (a body cut in half needs an end).
+    let is_watch = ctx.query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let fault = if is_watch {
+        None
+    } else {
+        shared.faults.take(&rt.plural, &rt.group, has_continue, metadata_accept)
+    };
+    match fault {
+        None => resource_request(shared, ctx, rt, rp).await,
+        Some(fault) => injected(shared, ctx, rt, rp, fault).await,
+    }
+}
+
+/// Answers a request with a scripted fault (see [`Fault`]).
+async fn injected(
+    shared: Arc<Shared>,
+    mut ctx: RequestCtx,
+    rt: ResourceType,
+    rp: ResourcePath,
+    fault: Fault,
+) -> Result<Response<Body>, ApiError> {
+    let gr = rt.group_resource();
+    match fault {
+        Fault::Throttle {
+            code: 429,
+            retry_after_secs,
+        } => Ok(Response::builder()
+            .status(429)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .header("X-Content-Type-Options", "nosniff")
+            .header("Retry-After", retry_after_secs.to_string())
+            .body(full("Too many requests, please try again later.\n"))
+            .expect("valid response")),
+        Fault::Throttle { code, retry_after_secs } => {
+            let e = ApiError::new(
+                code,
+                if code == 503 {
+                    "ServiceUnavailable"
+                } else {
+                    "InternalError"
+                },
+                "the server is currently unable to handle the request",
+                Some(json!({"retryAfterSeconds": retry_after_secs})),
+            );
+            let mut resp = error_response(&e);
+            resp.headers_mut().insert(
+                "Retry-After",
+                http::HeaderValue::from_str(&retry_after_secs.to_string()).expect("digits"),
+            );
+            Ok(resp)
+        }
+        Fault::Status(403) => {
+            let (verb, scope) = match (&rp.name, &rp.namespace) {
+                (Some(_), _) => ("get", String::new()),
+                (None, Some(ns)) => ("list", format!(" in the namespace \"{ns}\"")),
+                (None, None) => ("list", " at the cluster scope".to_string()),
+            };
+            Err(ApiError::forbidden(
+                &gr,
+                rp.name.as_deref().unwrap_or_default(),
+                &format!(
+                    "User \"system:serviceaccount:kube-garbage-audit:kube-garbage-audit\" cannot {verb} resource \"{}\" in API group \"{}\"{scope}",
+                    rt.plural, rt.group
+                ),
+            ))
+        }
+        Fault::Status(404) => Err(ApiError::resource_not_found()),
+        Fault::Status(code) => Err(ApiError::new(
+            code,
+            "InternalError",
+            format!("injected status {code} for {} (kube-sim)", gr.qualified()),
+            None,
+        )),
+        Fault::NoMetadataRendering => {
+            let kept: Vec<&str> = ctx
+                .accept
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .filter(|e| !e.contains("as=PartialObjectMetadata"))
+                .collect();
+            if kept.iter().all(|e| e.trim().is_empty()) {
+                return Err(ApiError::new(
+                    406,
+                    "NotAcceptable",
+                    "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                    None,
+                ));
+            }
+            ctx.accept = Some(kept.join(","));
+            resource_request(shared, ctx, rt, rp).await
+        }
+        Fault::ExpireContinue => {
+            let c = ctx.query.get("continue").cloned().unwrap_or_default();
+            let t = ContinueToken::decode(&c).map_err(ApiError::bad_request)?;
+            let mut e = ApiError::expired(INCONSISTENT_CONTINUE);
+            e.metadata
+                .insert("continue".into(), json!(ContinueToken::new(-1, t.start_key()).encode()));
+            Err(e)
+        }
+        Fault::CloseMidBody | Fault::TruncatedBody => {
+            let resp = resource_request(shared, ctx, rt, rp).await?;
+            let (mut parts, body) = resp.into_parts();
+            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let half = bytes.slice(..bytes.len() / 2);
+            parts.headers.remove(http::header::TRANSFER_ENCODING);
+            if fault == Fault::CloseMidBody {
+                // The full length is declared, half is sent: hyper then closes the connection.
+                parts
+                    .headers
+                    .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
+                let stream = futures::stream::iter([Ok::<_, Infallible>(Frame::data(half))]);
+                Ok(Response::from_parts(parts, BodyExt::boxed(StreamBody::new(stream))))
+            } else {
+                parts
+                    .headers
+                    .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(half.len()));
+                Ok(Response::from_parts(parts, full(half)))
+            }
+        }
+    }
 }
 
 fn verb_check(rt: &ResourceType, verb: &str, sub: Option<&str>) -> Result<(), ApiError> {

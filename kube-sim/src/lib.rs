@@ -36,6 +36,7 @@ pub mod validation;
 mod watch;
 
 pub use error::Error;
+pub use faults::Fault;
 pub use scenario::scenario_names;
 pub use state::RequestRecord;
 
@@ -328,6 +329,22 @@ impl SimHandle {
 
     pub fn set_latency(&self, resource: &str, latency: Duration) {
         self.shared.faults.set_latency(resource, latency);
+    }
+
+    /// Answers the next `times` requests for `resource` (`pods`, `<plural>.<group>`; every
+    /// request until [`SimHandle::clear_faults`] when `None`) with `fault`.
+    pub fn inject_fault(&self, resource: &str, fault: Fault, times: Option<u32>) {
+        self.shared.faults.inject(resource, fault, times);
+    }
+
+    /// Removes the scripted faults of `resource` (error rate and latency stay).
+    pub fn clear_faults(&self, resource: &str) {
+        self.shared.faults.clear(resource);
+    }
+
+    /// How many requests for `resource` were answered with a scripted fault so far.
+    pub fn injected_faults(&self, resource: &str) -> u32 {
+        self.shared.faults.injected(resource)
     }
 
     /// Move the simulated clock forward (affects timestamps the simulator writes).

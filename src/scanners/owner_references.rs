@@ -149,6 +149,19 @@ impl OwnerReferenceScanner {
             listed_indexes.insert(rt.qualified_name(), index_of(result));
             for listed in &result.objects {
                 let owner_references = listed.metadata.owner_references.clone().unwrap_or_default();
+                if let Some(missing) = invalid_reference(&owner_references) {
+                    // The API server refuses such references (ValidateOwnerReferences): this one
+                    // came from elsewhere (a restore, a bug). Nothing about the object is judged
+                    // (dropping only that reference would shift the others' indices).
+                    let m = &listed.metadata;
+                    findings.issues.push(format!(
+                        "{} {}/{}: {missing}: its ownerReferences are not audited",
+                        rt.qualified_name(),
+                        m.namespace.as_deref().unwrap_or_default(),
+                        m.name.as_deref().unwrap_or_default()
+                    ));
+                    continue;
+                }
                 let scale_target = if is_hpa(rt) { scale_target(&listed.body) } else { None };
                 if owner_references.is_empty() && scale_target.is_none() {
                     continue;
@@ -233,6 +246,23 @@ impl OwnerReferenceScanner {
             }
         }
     }
+}
+
+/// What makes a reference invalid (`ownerReferences[I] has no uid`), for the first one that is.
+fn invalid_reference(references: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> Option<String> {
+    references.iter().enumerate().find_map(|(i, r)| {
+        let missing: Vec<&str> = [
+            ("apiVersion", &r.api_version),
+            ("kind", &r.kind),
+            ("name", &r.name),
+            ("uid", &r.uid),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.trim().is_empty())
+        .map(|(k, _)| k)
+        .collect();
+        (!missing.is_empty()).then(|| format!("ownerReferences[{i}] has no {}", missing.join(", ")))
+    })
 }
 
 fn index_of(result: &ListResult) -> ObjectIndex {
