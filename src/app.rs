@@ -202,7 +202,7 @@ pub async fn scan(args: ScanArgs) -> ExitCode {
         return ExitCode::from(exit::CANNOT_RUN);
     }
     match args.output {
-        OutputFormat::Json => match serde_json::to_string_pretty(&report) {
+        OutputFormat::Json => match report.to_json().and_then(|doc| serde_json::to_string_pretty(&doc)) {
             Ok(text) => println!("{text}"),
             Err(e) => return cannot_run(anyhow::Error::new(e).context("encoding findings")),
         },

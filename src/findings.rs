@@ -356,6 +356,36 @@ impl StuckObject {
 }
 
 impl Report {
+    /// The report as the `/findings` and `scan -o json` document: each finding also carries its
+    /// stable `id` (the same key the logs use for found/changed/resolved), which stays the same
+    /// while a namespace's blockers or a reference's reason change wording.
+    pub fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        let mut doc = serde_json::to_value(self)?;
+        let mut add = |field: &str, ids: Vec<String>| {
+            if let Some(items) = doc.get_mut(field).and_then(|v| v.as_array_mut()) {
+                for (item, id) in items.iter_mut().zip(ids) {
+                    if let Some(map) = item.as_object_mut() {
+                        map.insert("id".into(), serde_json::Value::String(id));
+                    }
+                }
+            }
+        };
+        add(
+            "ownerReferenceProblems",
+            self.owner_reference_problems.iter().map(|p| p.key()).collect(),
+        );
+        add(
+            "stuckNamespaces",
+            self.stuck_namespaces.iter().map(|n| n.key()).collect(),
+        );
+        add(
+            "terminatingNamespaces",
+            self.terminating_namespaces.iter().map(|n| n.key()).collect(),
+        );
+        add("stuckObjects", self.stuck_objects.iter().map(|o| o.key()).collect());
+        Ok(doc)
+    }
+
     /// True when the report shows anything an operator should act on.
     pub fn has_findings(&self) -> bool {
         !self.owner_reference_problems.is_empty() || !self.stuck_namespaces.is_empty() || !self.stuck_objects.is_empty()

@@ -64,7 +64,12 @@ impl Endpoints {
                     reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, body)
                 }
             }
-            "/findings" => match serde_json::to_vec_pretty(&self.store.report(Timestamp::now())) {
+            "/findings" => match self
+                .store
+                .report(Timestamp::now())
+                .to_json()
+                .and_then(|doc| serde_json::to_vec_pretty(&doc))
+            {
                 Ok(body) => reply(StatusCode::OK, "application/json", body),
                 Err(e) => reply(
                     StatusCode::INTERNAL_SERVER_ERROR,

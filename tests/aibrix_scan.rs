@@ -27,6 +27,8 @@ async fn finds_both_seed_failures_and_nothing_healthy() {
     assert_eq!(ns["namespace"], "aibrix-system");
     assert_eq!(ns["stuck"], true);
     assert_eq!(ns["reason"], "FinalizersRemaining");
+    // A stable identity: the namespace's uid, whatever its blockers say.
+    assert_eq!(ns["id"], format!("namespace {}", ns["uid"].as_str().unwrap()));
     assert!(ns["terminatingSeconds"].as_f64().unwrap() > 2.0 * 3600.0);
     let blockers = ns["blockers"].as_array().unwrap();
     assert_eq!(blockers.len(), 1, "{blockers:#?}");
@@ -40,6 +42,13 @@ async fn finds_both_seed_failures_and_nothing_healthy() {
     let orphan = problem(&report, "mistral-7b-hpa");
     assert_eq!(orphan.len(), 1, "{report:#}");
     assert_eq!(orphan[0]["reason"], "KindCaseMismatch");
+    assert_eq!(
+        orphan[0]["id"],
+        format!(
+            "reference {}/OwnerReference/0",
+            orphan[0]["dependent"]["uid"].as_str().unwrap()
+        )
+    );
     assert_eq!(orphan[0]["suggestedKind"], "PodAutoscaler");
     assert_eq!(orphan[0]["ownerExists"], false);
     assert_eq!(orphan[0]["gcBlocked"], true);
