@@ -23,6 +23,7 @@ pub mod patch;
 pub mod protobuf;
 mod query;
 pub mod registry;
+pub mod reviews;
 mod scenario;
 pub mod schemas;
 pub mod selectors;

@@ -161,6 +161,9 @@ pub fn create(
             )));
         }
     }
+    if let Some(answer) = crate::reviews::answer(rt, obj.clone()) {
+        return Ok(answer);
+    }
     let body_ns = meta_str(&obj, "namespace").to_string();
     if rt.namespaced && !body_ns.is_empty() && body_ns != ns {
         return Err(ApiError::bad_request(
