@@ -331,6 +331,11 @@ impl ClusterApi {
         }
     }
 
+    /// Requests in flight at most (`--concurrency`).
+    pub fn concurrency(&self) -> usize {
+        self.limits.concurrency.max(1)
+    }
+
     /// The underlying client, for [`crate::kubewrite`] (remediation only).
     pub fn client(&self) -> Client {
         self.client.clone()

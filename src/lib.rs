@@ -16,6 +16,7 @@ pub mod kubewrite;
 pub mod metrics;
 pub mod namespace;
 pub mod ownerref;
+pub mod readmodel;
 pub mod remediate;
 pub mod remediation;
 pub mod render;

@@ -70,6 +70,7 @@ impl Auditor {
             api: self.api.clone(),
             discovery: discovery.clone(),
             now: Timestamp::now(),
+            lists: Arc::new(crate::readmodel::RoundLists::new(self.api.clone())),
         };
         let runs = self.scanners.iter().map(|scanner| {
             let ctx = ctx.clone();

@@ -94,3 +94,40 @@ async fn finds_one_object_by_name_with_a_list() {
         .expect("list")
         .is_none());
 }
+
+/// One read model per round: with both scanners needing the same lists (`--owner-resources all`
+/// and more stuck namespaces than the per-namespace path handles), every list is fetched once.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_list_is_fetched_once_per_round() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let ago = common::ago(3600);
+    let mut objects = Vec::new();
+    for i in 0..5 {
+        let ns = format!("stuck-{i}");
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "deletionTimestamp": ago},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
+    }
+    c.sim.load_objects(objects).expect("objects load");
+    c.sim.record_requests(true);
+    let (code, report) = c.scan_json(&["--owner-resources", "all", "--stuck-objects"]).await;
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["stuckNamespaces"].as_array().unwrap().len(), 6, "{report:#}");
+    let mut lists: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in c.sim.take_request_log() {
+        // Lists of collections (owner confirmations by field selector are reads of one object).
+        if r.method != "GET" || r.uri.contains("fieldSelector") || r.uri.starts_with("/version") {
+            continue;
+        }
+        let path = r.uri.split('?').next().unwrap_or_default().to_string();
+        let is_discovery = path == "/api" || path == "/apis" || path.matches('/').count() <= 3;
+        if !is_discovery {
+            *lists.entry(r.uri.clone()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = lists.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "lists fetched more than once in one round: {twice:?}");
+    assert!(lists.len() > 20, "the round listed every resource: {lists:?}");
+}

@@ -19,6 +19,8 @@ pub struct ScanContext {
     pub api: ClusterApi,
     pub discovery: Arc<DiscoverySnapshot>,
     pub now: Timestamp,
+    /// The round's read model: every list fetched at most once and shared by the scanners.
+    pub lists: Arc<crate::readmodel::RoundLists>,
 }
 
 /// Why a scan produced no findings at all.

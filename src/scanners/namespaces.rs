@@ -126,9 +126,11 @@ impl NamespaceScanner {
         if stuck.is_empty() {
             return out;
         }
+        // Through the round's read model: a list another scanner wants too is fetched once (and a
+        // per-namespace request is served from a cluster-wide list that is wanted anyway).
         let lists = if stuck.len() > CLUSTER_WIDE_AFTER {
-            ctx.api
-                .list_many(types, None, true)
+            ctx.lists
+                .list_many(types, None)
                 .await
                 .into_iter()
                 .map(|(rt, r)| (None, rt, r))
@@ -136,16 +138,16 @@ impl NamespaceScanner {
         } else {
             let mut all = Vec::new();
             for ns in stuck {
-                let lists = ctx.api.list_many(types.clone(), Some(ns.to_string()), true).await;
+                let lists = ctx.lists.list_many(types.clone(), Some(ns)).await;
                 all.extend(lists.into_iter().map(|(rt, r)| (Some(ns.to_string()), rt, r)));
             }
             all
         };
         let mut seen = HashSet::new();
         for (scope, rt, result) in lists {
-            match result {
+            match result.as_ref() {
                 Ok(list) => {
-                    findings.issues.extend(list.malformed);
+                    findings.issues.extend(list.malformed.iter().cloned());
                     for listed in &list.objects {
                         let ns = listed.metadata.namespace.clone().unwrap_or_default();
                         let Some((remaining, _)) = out.get_mut(&ns) else {
@@ -192,7 +194,7 @@ impl NamespaceScanner {
         else {
             return Vec::new();
         };
-        match ctx.api.list_full(&rt, None).await {
+        match ctx.lists.list(&rt, None).await.as_ref() {
             Ok(list) => list
                 .objects
                 .iter()
@@ -235,10 +237,10 @@ impl NamespaceScanner {
             .filter(|r| r.supports("list"))
             .cloned()
             .collect();
-        let results = ctx.api.list_many(types, None, true).await;
+        let results = ctx.lists.list_many(types, None).await;
         let mut seen = HashSet::new();
         for (rt, result) in results {
-            let list = match result {
+            let list = match result.as_ref() {
                 Ok(list) => list,
                 Err(e) => {
                     findings
@@ -249,7 +251,7 @@ impl NamespaceScanner {
                     continue;
                 }
             };
-            findings.issues.extend(list.malformed);
+            findings.issues.extend(list.malformed.iter().cloned());
             for listed in &list.objects {
                 let Some(deleted) = listed.metadata.deletion_timestamp.as_ref().map(|t| t.0) else {
                     continue;

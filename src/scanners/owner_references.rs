@@ -129,13 +129,12 @@ impl OwnerReferenceScanner {
         let mut findings = ScannerFindings::default();
 
         let audited = self.resources.resolve(discovery, &mut findings)?;
-        let (hpas, others): (Vec<ResourceType>, Vec<ResourceType>) = audited.into_iter().partition(is_hpa);
-        let mut lists = ctx.api.list_many(hpas, None, false).await;
-        lists.extend(ctx.api.list_many(others, None, true).await);
+        // Through the round's read model (HPAs are read in full there: their scale targets).
+        let lists = ctx.lists.list_many(audited, None).await;
         let mut dependents = Vec::new();
         let mut listed_indexes: BTreeMap<String, ObjectIndex> = BTreeMap::new();
         for (rt, result) in &lists {
-            let result = match result {
+            let result = match result.as_ref() {
                 Ok(r) => r,
                 Err(e) => {
                     findings
@@ -183,9 +182,9 @@ impl OwnerReferenceScanner {
                 None => to_list.extend(discovery.find_by_qualified_name(&name).cloned()),
             }
         }
-        for (rt, result) in ctx.api.list_many(to_list, None, true).await {
-            match result {
-                Ok(r) => owners.insert(&rt.qualified_name(), index_of(&r)),
+        for (rt, result) in ctx.lists.list_many(to_list, None).await {
+            match result.as_ref() {
+                Ok(r) => owners.insert(&rt.qualified_name(), index_of(r)),
                 Err(e) => findings
                     .issues
                     .push(format!("could not list owners {}: {e}", rt.qualified_name())),
