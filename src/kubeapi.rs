@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    APIGroupList, APIResource, APIResourceList, APIVersions, ObjectMeta,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResource, APIResourceList, APIVersions};
 use kube::api::{ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::Request;
@@ -285,12 +283,41 @@ impl Pacer {
     }
 }
 
-/// One object as listed: its metadata plus, for full lists, the whole body (`Null` for
-/// metadata-only lists).
+/// The part of an object's metadata the audit uses, deserialised straight from a list item:
+/// labels, annotations and `managedFields` (often kilobytes per object on a real server) are
+/// never held. Field names and types match `ObjectMeta`'s.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlimMeta {
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    pub finalizers: Option<Vec<String>>,
+    pub deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    pub creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+}
+
+/// One object as listed: its slim metadata plus, for full lists, the body the scanners read
+/// (`Null` for metadata-only lists; for HPAs only `spec.scaleTargetRef`).
 #[derive(Debug, Clone)]
 pub struct Listed {
-    pub metadata: ObjectMeta,
+    pub metadata: SlimMeta,
     pub body: serde_json::Value,
+}
+
+/// What of a full list item's body is kept: an HPA's scale target only (its metrics and status
+/// are never read); other full-body resources (namespaces, apiservices) whole.
+fn kept_body(rt: &ResourceType, item: serde_json::Value) -> serde_json::Value {
+    if rt.group == "autoscaling" && rt.plural == "horizontalpodautoscalers" {
+        let target = item
+            .pointer("/spec/scaleTargetRef")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        return serde_json::json!({"spec": {"scaleTargetRef": target}});
+    }
+    item
 }
 
 /// The result of listing one resource type: the objects that parsed, and the ones that did not.
@@ -553,7 +580,7 @@ impl ClusterApi {
         rt: &ResourceType,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<ObjectMeta>, ApiError> {
+    ) -> Result<Option<SlimMeta>, ApiError> {
         let ns = (!namespace.is_empty()).then_some(namespace);
         let path = collection_path(rt, ns);
         let what = format!("listing {path} for {name}");
@@ -671,7 +698,10 @@ impl ClusterApi {
                         body: serde_json::Value::Null,
                         ..listed
                     }),
-                    Ok(listed) => out.objects.push(listed),
+                    Ok(listed) => out.objects.push(Listed {
+                        body: kept_body(rt, listed.body),
+                        ..listed
+                    }),
                     Err(e) => out.malformed.push(format!("{path}: item {i}{named}: {e}")),
                 }
             }
@@ -699,8 +729,9 @@ fn item_name(item: &serde_json::Value) -> String {
 
 /// Parses one list item's metadata without trusting the rest of it.
 fn parse_listed(item: serde_json::Value) -> Result<Listed, String> {
-    let meta = item.get("metadata").cloned().ok_or_else(|| "no metadata".to_string())?;
-    let metadata: ObjectMeta = serde_json::from_value(meta).map_err(|e| format!("malformed metadata: {e}"))?;
+    let meta = item.get("metadata").ok_or_else(|| "no metadata".to_string())?;
+    let metadata =
+        <SlimMeta as serde::Deserialize>::deserialize(meta).map_err(|e| format!("malformed metadata: {e}"))?;
     if metadata.name.as_deref().unwrap_or_default().is_empty() {
         return Err("metadata.name is empty".to_string());
     }
