@@ -234,7 +234,8 @@ impl NamespaceScanner {
             .discovery
             .preferred_resources()
             .into_iter()
-            .filter(|r| r.supports("list"))
+            // Objects stuck on finalizers are deletable ones: what the collector tracks.
+            .filter(|r| crate::scanners::owner_references::is_collectable(r))
             .cloned()
             .collect();
         let results = ctx.lists.list_many(types, None).await;

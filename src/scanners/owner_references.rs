@@ -37,10 +37,13 @@ impl AuditedResources {
     ) -> Result<Vec<ResourceType>, ScanError> {
         let names = match self {
             AuditedResources::All => {
+                // Like the garbage collector: only resources it tracks (list, watch and delete).
+                // Virtual lists such as metrics.k8s.io's pods/nodes (get, list) fan out to a
+                // metrics server and hold nothing the collector could act on.
                 return Ok(discovery
                     .preferred_resources()
                     .into_iter()
-                    .filter(|r| r.supports("list"))
+                    .filter(|r| is_collectable(r))
                     .cloned()
                     .collect());
             }
@@ -106,6 +109,11 @@ impl Scanner for OwnerReferenceScanner {
     fn scan<'a>(&'a self, ctx: &'a ScanContext) -> BoxFuture<'a, Result<ScannerFindings, ScanError>> {
         Box::pin(self.run(ctx))
     }
+}
+
+/// A resource the garbage collector tracks: it supports list, watch and delete.
+pub fn is_collectable(rt: &ResourceType) -> bool {
+    ["list", "watch", "delete"].iter().all(|v| rt.supports(v))
 }
 
 fn is_hpa(rt: &ResourceType) -> bool {
@@ -275,4 +283,37 @@ fn index_of(result: &ListResult) -> ObjectIndex {
         );
     }
     index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::tests::rt;
+
+    #[test]
+    fn all_means_what_the_garbage_collector_tracks() {
+        let mut d = DiscoverySnapshot::new(true);
+        d.add_group("", vec!["v1".into()]);
+        d.add_group("metrics.k8s.io", vec!["v1beta1".into()]);
+        d.add_resources(
+            "",
+            "v1",
+            vec![rt("", "v1", "ConfigMap", "configmaps", true), {
+                let mut cs = rt("", "v1", "ComponentStatus", "componentstatuses", false);
+                cs.verbs = vec!["get".into(), "list".into()];
+                cs
+            }],
+        );
+        let mut metrics = rt("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", true);
+        metrics.verbs = vec!["get".into(), "list".into()];
+        d.add_resources("metrics.k8s.io", "v1beta1", vec![metrics]);
+        let mut findings = ScannerFindings::default();
+        let names: Vec<String> = AuditedResources::All
+            .resolve(&d, &mut findings)
+            .unwrap()
+            .iter()
+            .map(|r| r.qualified_name())
+            .collect();
+        assert_eq!(names, vec!["configmaps"]);
+    }
 }
