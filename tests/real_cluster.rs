@@ -186,18 +186,7 @@ spec:
 
     // The daemon exports it; removing the one dead finalizer lets the namespace controller finish,
     // and the series clear.
-    let daemon = spawn_daemon(cp.command(
-        &cp.kubeconfig(Who::Auditor),
-        &[
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "1s",
-            "--stuck-after",
-            "1s",
-        ],
-    ));
+    let daemon = auditor_daemon(cp);
     let stuck_series = r#"garbage_audit_namespace_stuck{namespace="aibrix-system""#;
     poll(Duration::from_secs(30), || {
         let (_, text) = http_get(daemon.addr, "/metrics");
@@ -713,18 +702,7 @@ metadata:
 
     // Read-only by default: several rounds, and the audit log shows no write request at all.
     let before = audited_requests(cp, AUDITOR_USER).len();
-    let reader = spawn_daemon(cp.command(
-        &cp.kubeconfig(Who::Auditor),
-        &[
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "1s",
-            "--stuck-after",
-            "1s",
-        ],
-    ));
+    let reader = auditor_daemon(cp);
     poll(Duration::from_secs(30), || {
         let (_, text) = http_get(reader.addr, "/metrics");
         text.contains(r#"garbage_audit_namespace_stuck{namespace="rem-stuck""#)
@@ -950,4 +928,20 @@ fn a_second_control_plane_runs_alongside(cp: &ControlPlane) {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+}
+
+/// `run` as the auditor identity, every second, with `--stuck-after 1s`.
+fn auditor_daemon(cp: &ControlPlane) -> common::Daemon {
+    spawn_daemon(cp.command(
+        &cp.kubeconfig(Who::Auditor),
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "1s",
+            "--stuck-after",
+            "1s",
+        ],
+    ))
 }

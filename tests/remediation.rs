@@ -86,6 +86,20 @@ async fn candidate_versions(c: &Cluster) -> String {
     )
 }
 
+/// The resourceVersion of the scenario's healthy HPA (the queue must never write it).
+async fn healthy_version(c: &Cluster) -> std::process::Output {
+    c.kubectl(&[
+        "get",
+        "hpa",
+        "qwen-7b-hpa",
+        "-n",
+        "llm-serving",
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ])
+    .await
+}
+
 async fn server_resource_version(c: &Cluster) -> String {
     let out = c.kubectl(&["get", "--raw", "/api/v1/namespaces"]).await;
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -95,17 +109,7 @@ async fn server_resource_version(c: &Cluster) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn enforce_fixes_both_seed_failures_and_touches_nothing_healthy() {
     let c = cluster(Some("aibrix"), &[]).await;
-    let healthy_before = c
-        .kubectl(&[
-            "get",
-            "hpa",
-            "qwen-7b-hpa",
-            "-n",
-            "llm-serving",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ])
-        .await;
+    let healthy_before = healthy_version(&c).await;
     let d = spawn_daemon(c.command(&daemon_args(&[
         "--remediation",
         "enforce",
@@ -155,17 +159,7 @@ async fn enforce_fixes_both_seed_failures_and_touches_nothing_healthy() {
     assert_eq!(String::from_utf8_lossy(&kind.stdout), "PodAutoscaler");
     let orphan = c.kubectl(&["get", "hpa", "mistral-7b-hpa", "-n", "llm-serving"]).await;
     assert!(!orphan.status.success(), "the orphan HPA must be deleted");
-    let healthy_after = c
-        .kubectl(&[
-            "get",
-            "hpa",
-            "qwen-7b-hpa",
-            "-n",
-            "llm-serving",
-            "-o",
-            "jsonpath={.metadata.resourceVersion}",
-        ])
-        .await;
+    let healthy_after = healthy_version(&c).await;
     assert_eq!(
         healthy_before.stdout, healthy_after.stdout,
         "a healthy HPA is never written"
