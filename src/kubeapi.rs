@@ -11,6 +11,7 @@ use futures::stream::{self, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResource, APIResourceList, APIVersions};
 use kube::api::{ListParams, ObjectList};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::discovery::v2::APIGroupDiscoveryList;
 use kube::core::Request;
 use kube::{Client, Config};
 use tokio::sync::{Mutex, Semaphore};
@@ -502,6 +503,55 @@ impl ClusterApi {
     /// Discovers every group/version one by one, so that one failing group (typically an
     /// unavailable aggregated APIService) is recorded instead of failing the whole discovery.
     pub async fn discover(&self) -> DiscoverySnapshot {
+        // Aggregated discovery (2 requests for the whole cluster) where the server serves it;
+        // otherwise (or when it fails) one request per group/version.
+        if let Some(snapshot) = self.discover_aggregated().await {
+            return snapshot;
+        }
+        self.discover_per_group().await
+    }
+
+    /// Discovery from the aggregated documents (`apidiscovery.k8s.io/v2`) of `/api` and `/apis`.
+    /// A group/version the server marks `Stale` (an unavailable aggregated APIService) is a
+    /// discovery failure, as for the namespace controller. `None` when the server does not answer
+    /// with aggregated documents including the core group: the caller falls back.
+    async fn discover_aggregated(&self) -> Option<DiscoverySnapshot> {
+        let request = |path: &str| {
+            let mut req = get_request(path);
+            req.headers_mut()
+                .insert(http::header::ACCEPT, http::HeaderValue::from_static(AGGREGATED_ACCEPT));
+            req
+        };
+        let core: APIGroupDiscoveryList = self.get_json("GET /api (aggregated)", request("/api")).await.ok()?;
+        let groups: APIGroupDiscoveryList = self.get_json("GET /apis (aggregated)", request("/apis")).await.ok()?;
+        if core.items.is_empty() || core.items.iter().all(|g| g.versions.is_empty()) {
+            return None;
+        }
+        let mut snapshot = DiscoverySnapshot::new(true);
+        for item in core.items.iter().chain(groups.items.iter()) {
+            let group = item.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
+            let versions: Vec<String> = item.versions.iter().filter_map(|v| v.version.clone()).collect();
+            // Versions are listed in order of preference: the first is the preferred one.
+            snapshot.add_group(&group, versions);
+            for v in &item.versions {
+                let version = v.version.clone().unwrap_or_default();
+                let gv = crate::discovery::join_api_version(&group, &version);
+                if v.freshness.as_deref() == Some("Stale") {
+                    snapshot.add_failure(&gv, format!("stale GroupVersion discovery: {gv}"));
+                    continue;
+                }
+                let resources = v
+                    .resources
+                    .iter()
+                    .filter_map(|r| aggregated_resource_type(&group, &version, r))
+                    .collect();
+                snapshot.add_resources(&group, &version, resources);
+            }
+        }
+        Some(snapshot)
+    }
+
+    async fn discover_per_group(&self) -> DiscoverySnapshot {
         let groups: Result<APIGroupList, _> = self.get_json("GET /apis", get_request("/apis")).await;
         let mut snapshot = DiscoverySnapshot::new(groups.is_ok());
         let mut wanted: Vec<(String, String)> = Vec::new();
@@ -749,6 +799,32 @@ pub fn collection_path(rt: &ResourceType, namespace: Option<&str>) -> String {
         Some(ns) if rt.namespaced => format!("{base}/namespaces/{ns}/{}", rt.plural),
         _ => format!("{base}/{}", rt.plural),
     }
+}
+
+/// Accept for aggregated discovery: v2, else v2beta1, else the legacy documents (which make
+/// `discover_aggregated` fall back).
+const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+
+fn aggregated_resource_type(
+    group: &str,
+    version: &str,
+    r: &kube::core::discovery::v2::APIResourceDiscovery,
+) -> Option<ResourceType> {
+    let plural = r.resource.clone()?;
+    Some(ResourceType {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: r
+            .response_kind
+            .as_ref()
+            .and_then(|k| k.kind.clone())
+            .unwrap_or_default(),
+        singular: r.singular_resource.clone().unwrap_or_default(),
+        plural,
+        namespaced: r.scope.as_deref() == Some("Namespaced"),
+        verbs: r.verbs.clone(),
+        short_names: r.short_names.clone(),
+    })
 }
 
 fn resource_type(group: &str, version: &str, r: &APIResource) -> Option<ResourceType> {

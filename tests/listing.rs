@@ -131,3 +131,31 @@ async fn each_list_is_fetched_once_per_round() {
     assert!(twice.is_empty(), "lists fetched more than once in one round: {twice:?}");
     assert!(lists.len() > 20, "the round listed every resource: {lists:?}");
 }
+
+/// Discovery costs two requests per round where the server serves aggregated discovery (kube-sim
+/// and kube-apiserver >= 1.30 do): `/api` and `/apis`, not one per group/version.
+#[tokio::test(flavor = "multi_thread")]
+async fn aggregated_discovery_is_two_requests() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    c.sim.record_requests(true);
+    let (code, report) = c.scan_json(&[]).await;
+    assert_eq!(code, 1, "{report:#}");
+    let discovery: Vec<String> = c
+        .sim
+        .take_request_log()
+        .into_iter()
+        .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
+        .filter(|p| {
+            let slashes = p.matches('/').count();
+            p == "/api"
+                || p == "/apis"
+                || (p.starts_with("/api/") && slashes == 2)
+                || (p.starts_with("/apis/") && slashes <= 3)
+        })
+        .collect();
+    assert_eq!(
+        discovery,
+        vec!["/api".to_string(), "/apis".to_string()],
+        "{discovery:?}"
+    );
+}
