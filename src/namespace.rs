@@ -302,6 +302,19 @@ mod tests {
     use super::*;
     use crate::findings::ObjectId;
 
+    #[test]
+    fn clock_skew_gives_sane_ages() {
+        let now: Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        // A deletionTimestamp ahead of our clock (skew): age 0, not stuck, never negative.
+        let future: Timestamp = "2026-11-30T12:10:00Z".parse().unwrap();
+        assert_eq!(terminating_seconds(future, now), 0.0);
+        assert!(!is_stuck(future, now, Duration::from_secs(1)));
+        // Far in the past (a restored object, a stopped clock): its real age, stuck.
+        let past: Timestamp = "1970-01-02T00:00:00Z".parse().unwrap();
+        assert!(terminating_seconds(past, now) > 50.0 * 365.0 * 86_400.0);
+        assert!(is_stuck(past, now, Duration::from_secs(900)));
+    }
+
     fn items(message: &str) -> Vec<(String, u64)> {
         parse_condition_items(message)
             .into_iter()
