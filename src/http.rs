@@ -64,12 +64,18 @@ impl Endpoints {
                     reply(StatusCode::SERVICE_UNAVAILABLE, TEXT, body)
                 }
             }
+            // The latest round's document, serialised once per round; before the first round
+            // the (empty) report is built on demand.
             "/findings" => match self
                 .store
-                .report(Timestamp::now())
-                .to_json()
-                .and_then(|doc| serde_json::to_vec_pretty(&doc))
-            {
+                .published_document()
+                .map(|d| Ok(d.to_vec()))
+                .unwrap_or_else(|| {
+                    self.store
+                        .report(Timestamp::now())
+                        .to_json()
+                        .and_then(|doc| serde_json::to_vec_pretty(&doc))
+                }) {
                 Ok(body) => reply(StatusCode::OK, "application/json", body),
                 Err(e) => reply(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -106,6 +106,11 @@ impl Auditor {
         self.log_changes(&discovery, &outcomes);
         self.store.commit_round(discovery_failures, outcomes, Timestamp::now());
         let report = self.store.report(Timestamp::now());
+        // `/findings` serves this document until the next round: built once, not per request.
+        match report.to_json().and_then(|doc| serde_json::to_vec_pretty(&doc)) {
+            Ok(doc) => self.store.publish_document(doc),
+            Err(e) => tracing::error!(error = %e, "encoding the findings document failed"),
+        }
         let took = round_started.elapsed();
         self.metrics.observe_round(took, discovery_took);
         self.metrics.publish(&self.store, &report);

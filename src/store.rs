@@ -161,6 +161,8 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct FindingsStore {
     inner: RwLock<Inner>,
+    /// The `/findings` document of the latest round, serialised once per round (not per request).
+    published: RwLock<Option<std::sync::Arc<Vec<u8>>>>,
 }
 
 impl FindingsStore {
@@ -175,7 +177,24 @@ impl FindingsStore {
         };
         Self {
             inner: RwLock::new(inner),
+            published: RwLock::new(None),
         }
+    }
+
+    /// Keeps the serialised report of the round just committed, for `/findings`.
+    pub fn publish_document(&self, document: Vec<u8>) {
+        *self
+            .published
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::sync::Arc::new(document));
+    }
+
+    /// The latest round's `/findings` document; `None` before the first round.
+    pub fn published_document(&self) -> Option<std::sync::Arc<Vec<u8>>> {
+        self.published
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
