@@ -45,5 +45,8 @@ echo "== end-to-end with Prometheus and Alertmanager"
 cargo build --workspace --locked --bins
 GARBAGE_AUDIT_BIN="$PWD/target/debug/kube-garbage-audit" bash scripts/e2e-prometheus.sh
 
+echo "== fuzzing every parser of outside input (cargo fuzz, 60 s per target)"
+bash scripts/fuzz.sh 60
+
 echo "== CI outputs (scan -o sarif against the SARIF 2.1.0 schema, -o junit)"
 bash scripts/check-ci-outputs.sh

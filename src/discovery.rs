@@ -140,6 +140,62 @@ impl<'a> Unmappable<'a> {
 /// Splits an apiVersion as the API machinery's `ParseGroupVersion` does: no slash → core group;
 /// one slash → `group/version` (either side may be empty: `/v1` is core v1); more → invalid. An
 /// empty apiVersion (or a lone `/`) is reported as invalid too: it can never name an owner.
+fn aggregated_resource_type(
+    group: &str,
+    version: &str,
+    r: &kube::core::discovery::v2::APIResourceDiscovery,
+) -> Option<ResourceType> {
+    let plural = r.resource.clone().filter(|p| !p.is_empty() && !p.contains('/'))?;
+    Some(ResourceType {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: r.response_kind.as_ref().and_then(|k| k.kind.clone()).unwrap_or_default(),
+        singular: r.singular_resource.clone().unwrap_or_default(),
+        plural,
+        namespaced: r.scope.as_deref() == Some("Namespaced"),
+        verbs: r.verbs.clone(),
+        short_names: r.short_names.clone(),
+    })
+}
+
+impl DiscoverySnapshot {
+    /// A snapshot from the aggregated discovery documents (`apidiscovery.k8s.io/v2`) of `/api`
+    /// (`core`) and `/apis` (`groups`). Versions are listed in order of preference. A group/version
+    /// the server marks `Stale` (an unavailable aggregated APIService) is a discovery failure,
+    /// worded as the namespace controller words it. `None` when `core` holds no core group: the
+    /// server did not answer with aggregated documents (the caller falls back to per-group
+    /// discovery). Pure.
+    pub fn from_aggregated(
+        core: &kube::core::discovery::v2::APIGroupDiscoveryList,
+        groups: &kube::core::discovery::v2::APIGroupDiscoveryList,
+    ) -> Option<DiscoverySnapshot> {
+        if core.items.is_empty() || core.items.iter().all(|g| g.versions.is_empty()) {
+            return None;
+        }
+        let mut snapshot = DiscoverySnapshot::new(true);
+        for item in core.items.iter().chain(groups.items.iter()) {
+            let group = item.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
+            let versions: Vec<String> = item.versions.iter().filter_map(|v| v.version.clone()).collect();
+            snapshot.add_group(&group, versions);
+            for v in &item.versions {
+                let version = v.version.clone().unwrap_or_default();
+                let gv = join_api_version(&group, &version);
+                if v.freshness.as_deref() == Some("Stale") {
+                    snapshot.add_failure(&gv, format!("stale GroupVersion discovery: {gv}"));
+                    continue;
+                }
+                let resources = v
+                    .resources
+                    .iter()
+                    .filter_map(|r| aggregated_resource_type(&group, &version, r))
+                    .collect();
+                snapshot.add_resources(&group, &version, resources);
+            }
+        }
+        Some(snapshot)
+    }
+}
+
 pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> {
     if api_version.is_empty() || api_version == "/" {
         return Err("apiVersion is empty".to_string());
@@ -323,6 +379,24 @@ impl DiscoverySnapshot {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn aggregated_documents_make_a_snapshot_and_stale_is_a_failure() {
+        let doc = |v: serde_json::Value| -> kube::core::discovery::v2::APIGroupDiscoveryList { serde_json::from_value(v).unwrap() };
+        let core = doc(serde_json::json!({"items": [{"metadata": {"name": ""}, "versions": [{"version": "v1", "resources": [
+            {"resource": "pods", "responseKind": {"group": "", "version": "v1", "kind": "Pod"}, "scope": "Namespaced", "singularResource": "pod", "verbs": ["list", "watch", "delete"]}]}]}]}));
+        let groups = doc(serde_json::json!({"items": [
+            {"metadata": {"name": "apps"}, "versions": [{"version": "v1", "resources": [
+                {"resource": "deployments", "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"}, "scope": "Namespaced", "verbs": ["list"]}]}]},
+            {"metadata": {"name": "metrics.k8s.io"}, "versions": [{"version": "v1beta1", "freshness": "Stale", "resources": []}]}]}));
+        let snap = DiscoverySnapshot::from_aggregated(&core, &groups).unwrap();
+        assert!(snap.find_by_qualified_name("deployments.apps").is_some());
+        assert!(snap.find_by_qualified_name("pods").is_some_and(|p| p.namespaced && p.kind == "Pod"));
+        let failed: Vec<&str> = snap.failures().iter().map(|f| f.group_version.as_str()).collect();
+        assert_eq!(failed, vec!["metrics.k8s.io/v1beta1"]);
+        // A legacy answer (no aggregated items) is not a snapshot: the caller falls back.
+        assert!(DiscoverySnapshot::from_aggregated(&doc(serde_json::json!({"items": []})), &groups).is_none());
+    }
 
     pub fn rt(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> ResourceType {
         ResourceType {

@@ -524,31 +524,7 @@ impl ClusterApi {
         };
         let core: APIGroupDiscoveryList = self.get_json("GET /api (aggregated)", request("/api")).await.ok()?;
         let groups: APIGroupDiscoveryList = self.get_json("GET /apis (aggregated)", request("/apis")).await.ok()?;
-        if core.items.is_empty() || core.items.iter().all(|g| g.versions.is_empty()) {
-            return None;
-        }
-        let mut snapshot = DiscoverySnapshot::new(true);
-        for item in core.items.iter().chain(groups.items.iter()) {
-            let group = item.metadata.as_ref().and_then(|m| m.name.clone()).unwrap_or_default();
-            let versions: Vec<String> = item.versions.iter().filter_map(|v| v.version.clone()).collect();
-            // Versions are listed in order of preference: the first is the preferred one.
-            snapshot.add_group(&group, versions);
-            for v in &item.versions {
-                let version = v.version.clone().unwrap_or_default();
-                let gv = crate::discovery::join_api_version(&group, &version);
-                if v.freshness.as_deref() == Some("Stale") {
-                    snapshot.add_failure(&gv, format!("stale GroupVersion discovery: {gv}"));
-                    continue;
-                }
-                let resources = v
-                    .resources
-                    .iter()
-                    .filter_map(|r| aggregated_resource_type(&group, &version, r))
-                    .collect();
-                snapshot.add_resources(&group, &version, resources);
-            }
-        }
-        Some(snapshot)
+        DiscoverySnapshot::from_aggregated(&core, &groups)
     }
 
     async fn discover_per_group(&self) -> DiscoverySnapshot {
@@ -778,7 +754,7 @@ fn item_name(item: &serde_json::Value) -> String {
 }
 
 /// Parses one list item's metadata without trusting the rest of it.
-fn parse_listed(item: serde_json::Value) -> Result<Listed, String> {
+pub fn parse_listed(item: serde_json::Value) -> Result<Listed, String> {
     let meta = item.get("metadata").ok_or_else(|| "no metadata".to_string())?;
     let metadata =
         <SlimMeta as serde::Deserialize>::deserialize(meta).map_err(|e| format!("malformed metadata: {e}"))?;
@@ -804,28 +780,6 @@ pub fn collection_path(rt: &ResourceType, namespace: Option<&str>) -> String {
 /// Accept for aggregated discovery: v2, else v2beta1, else the legacy documents (which make
 /// `discover_aggregated` fall back).
 const AGGREGATED_ACCEPT: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-
-fn aggregated_resource_type(
-    group: &str,
-    version: &str,
-    r: &kube::core::discovery::v2::APIResourceDiscovery,
-) -> Option<ResourceType> {
-    let plural = r.resource.clone()?;
-    Some(ResourceType {
-        group: group.to_string(),
-        version: version.to_string(),
-        kind: r
-            .response_kind
-            .as_ref()
-            .and_then(|k| k.kind.clone())
-            .unwrap_or_default(),
-        singular: r.singular_resource.clone().unwrap_or_default(),
-        plural,
-        namespaced: r.scope.as_deref() == Some("Namespaced"),
-        verbs: r.verbs.clone(),
-        short_names: r.short_names.clone(),
-    })
-}
 
 fn resource_type(group: &str, version: &str, r: &APIResource) -> Option<ResourceType> {
     if r.name.contains('/') {
