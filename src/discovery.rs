@@ -149,7 +149,11 @@ fn aggregated_resource_type(
     Some(ResourceType {
         group: group.to_string(),
         version: version.to_string(),
-        kind: r.response_kind.as_ref().and_then(|k| k.kind.clone()).unwrap_or_default(),
+        kind: r
+            .response_kind
+            .as_ref()
+            .and_then(|k| k.kind.clone())
+            .unwrap_or_default(),
         singular: r.singular_resource.clone().unwrap_or_default(),
         plural,
         namespaced: r.scope.as_deref() == Some("Namespaced"),
@@ -382,16 +386,22 @@ pub(crate) mod tests {
 
     #[test]
     fn aggregated_documents_make_a_snapshot_and_stale_is_a_failure() {
-        let doc = |v: serde_json::Value| -> kube::core::discovery::v2::APIGroupDiscoveryList { serde_json::from_value(v).unwrap() };
-        let core = doc(serde_json::json!({"items": [{"metadata": {"name": ""}, "versions": [{"version": "v1", "resources": [
-            {"resource": "pods", "responseKind": {"group": "", "version": "v1", "kind": "Pod"}, "scope": "Namespaced", "singularResource": "pod", "verbs": ["list", "watch", "delete"]}]}]}]}));
+        let doc = |v: serde_json::Value| -> kube::core::discovery::v2::APIGroupDiscoveryList {
+            serde_json::from_value(v).unwrap()
+        };
+        let core = doc(
+            serde_json::json!({"items": [{"metadata": {"name": ""}, "versions": [{"version": "v1", "resources": [
+            {"resource": "pods", "responseKind": {"group": "", "version": "v1", "kind": "Pod"}, "scope": "Namespaced", "singularResource": "pod", "verbs": ["list", "watch", "delete"]}]}]}]}),
+        );
         let groups = doc(serde_json::json!({"items": [
             {"metadata": {"name": "apps"}, "versions": [{"version": "v1", "resources": [
                 {"resource": "deployments", "responseKind": {"group": "apps", "version": "v1", "kind": "Deployment"}, "scope": "Namespaced", "verbs": ["list"]}]}]},
             {"metadata": {"name": "metrics.k8s.io"}, "versions": [{"version": "v1beta1", "freshness": "Stale", "resources": []}]}]}));
         let snap = DiscoverySnapshot::from_aggregated(&core, &groups).unwrap();
         assert!(snap.find_by_qualified_name("deployments.apps").is_some());
-        assert!(snap.find_by_qualified_name("pods").is_some_and(|p| p.namespaced && p.kind == "Pod"));
+        assert!(snap
+            .find_by_qualified_name("pods")
+            .is_some_and(|p| p.namespaced && p.kind == "Pod"));
         let failed: Vec<&str> = snap.failures().iter().map(|f| f.group_version.as_str()).collect();
         assert_eq!(failed, vec!["metrics.k8s.io/v1beta1"]);
         // A legacy answer (no aggregated items) is not a snapshot: the caller falls back.
