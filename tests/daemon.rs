@@ -229,6 +229,27 @@ fn bad_configuration_exits_2_naming_the_flag() {
         (vec!["run", "--listen", "localhost"], "--listen"),
         (vec!["scan", "-o", "xml"], "--output"),
         (vec!["scan", "--stuck-after", "5parsecs"], "--stuck-after"),
+        (vec!["run", "--remediation", "always"], "--remediation"),
+        (vec!["run", "--remediation-actions", "nuke"], "--remediation-actions"),
+        (
+            vec!["run", "--remediation-finalizers", "kubernetes"],
+            "--remediation-finalizers",
+        ),
+        (
+            vec!["run", "--remediation-finalizers", "kubernetes.io/pvc-protection"],
+            "--remediation-finalizers",
+        ),
+        (vec!["run", "--remediation-min-rounds", "0"], "--remediation-min-rounds"),
+        (
+            vec!["run", "--remediation-namespaces", "a/b"],
+            "--remediation-namespaces",
+        ),
+        (
+            vec!["remediate", "--remediation-max-per-round", "many"],
+            "--remediation-max-per-round",
+        ),
+        (vec!["scan", "--qps", "0"], "--qps"),
+        (vec!["scan", "--page-size", "0"], "--page-size"),
     ] {
         let out = Command::new(BIN).args(&args).env_clear().output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -247,6 +268,18 @@ fn bad_configuration_exits_2_naming_the_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("forever"));
+    let out = Command::new(BIN)
+        .args(["run"])
+        .env_clear()
+        .env("GARBAGE_AUDIT_REMEDIATION_FINALIZERS", "orphan")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("GARBAGE_AUDIT_REMEDIATION_FINALIZERS") && stderr.contains("belongs to Kubernetes"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
