@@ -622,28 +622,6 @@ impl ClusterApi {
             .find(|m| m.name.as_deref() == Some(name)))
     }
 
-    /// Lists several resource types (cluster-wide, or in one namespace) with bounded concurrency.
-    pub async fn list_many(
-        &self,
-        types: Vec<ResourceType>,
-        namespace: Option<String>,
-        metadata_only: bool,
-    ) -> Vec<(ResourceType, Result<ListResult, ApiError>)> {
-        let concurrency = self.limits.concurrency.max(1);
-        stream::iter(types)
-            .map(move |rt| {
-                let api = self.clone();
-                let namespace = namespace.clone();
-                async move {
-                    let result = api.list_paged(&rt, namespace.as_deref(), metadata_only).await;
-                    (rt, result)
-                }
-            })
-            .buffer_unordered(concurrency)
-            .collect()
-            .await
-    }
-
     async fn list_paged(
         &self,
         rt: &ResourceType,

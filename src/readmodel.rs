@@ -20,8 +20,8 @@ pub const FULL_BODY_RESOURCES: [&str; 3] = [
     "horizontalpodautoscalers.autoscaling",
 ];
 
-/// A shared list: the objects, or why the list failed.
-pub type SharedList = Arc<Result<ListResult, ApiError>>;
+/// A shared list: the objects, or why the list failed (both shared between the scanners).
+pub type SharedList = Result<Arc<ListResult>, Arc<ApiError>>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ListKey {
@@ -86,10 +86,7 @@ impl RoundLists {
         if let (Some(all), Some(ns)) = (cluster_wide, key.namespace.as_deref()) {
             // The cluster-wide list is wanted anyway: filter it instead of a second request.
             let all = all.get_or_init(|| self.fetch(rt, None)).await.clone();
-            return match all.as_ref() {
-                Ok(list) => Arc::new(Ok(in_namespace(list, ns))),
-                Err(_) => all,
-            };
+            return all.map(|list| Arc::new(in_namespace(&list, ns)));
         }
         own.get_or_init(|| self.fetch(rt, key.namespace.as_deref()))
             .await
@@ -103,7 +100,7 @@ impl RoundLists {
         } else {
             self.api.list_metadata(rt, namespace).await
         };
-        Arc::new(result)
+        result.map(Arc::new).map_err(Arc::new)
     }
 
     /// Several lists with the client's concurrency limit, each fetched at most once per round.

@@ -95,6 +95,15 @@ async fn finds_one_object_by_name_with_a_list() {
         .is_none());
 }
 
+/// `/api`, `/api/v1`, `/apis`, `/apis/<group>` and `/apis/<group>/<version>`: discovery, not a list.
+fn is_discovery_path(path: &str) -> bool {
+    let slashes = path.matches('/').count();
+    path == "/api"
+        || path == "/apis"
+        || (path.starts_with("/api/") && slashes == 2)
+        || (path.starts_with("/apis/") && slashes <= 3)
+}
+
 /// One read model per round: with both scanners needing the same lists (`--owner-resources all`
 /// and more stuck namespaces than the per-namespace path handles), every list is fetched once.
 #[tokio::test(flavor = "multi_thread")]
@@ -122,8 +131,7 @@ async fn each_list_is_fetched_once_per_round() {
             continue;
         }
         let path = r.uri.split('?').next().unwrap_or_default().to_string();
-        let is_discovery = path == "/api" || path == "/apis" || path.matches('/').count() <= 3;
-        if !is_discovery {
+        if !is_discovery_path(&path) {
             *lists.entry(r.uri.clone()).or_default() += 1;
         }
     }
@@ -145,13 +153,7 @@ async fn aggregated_discovery_is_two_requests() {
         .take_request_log()
         .into_iter()
         .map(|r| r.uri.split('?').next().unwrap_or_default().to_string())
-        .filter(|p| {
-            let slashes = p.matches('/').count();
-            p == "/api"
-                || p == "/apis"
-                || (p.starts_with("/api/") && slashes == 2)
-                || (p.starts_with("/apis/") && slashes <= 3)
-        })
+        .filter(|p| is_discovery_path(p))
         .collect();
     assert_eq!(
         discovery,

@@ -35,6 +35,9 @@ pub enum ScanError {
     Config(String),
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// A list of the round's read model failed (the error is shared with other scanners).
+    #[error(transparent)]
+    List(std::sync::Arc<ApiError>),
 }
 
 impl ScanError {
@@ -43,7 +46,10 @@ impl ScanError {
         match self {
             ScanError::Config(_) => ErrorKind::Config,
             ScanError::Api(e) if e.is_auth() => ErrorKind::Auth,
-            ScanError::Api(_) | ScanError::ImplausibleDiscovery(_) | ScanError::Unreachable(_) => ErrorKind::Cluster,
+            ScanError::List(e) if e.is_auth() => ErrorKind::Auth,
+            ScanError::Api(_) | ScanError::List(_) | ScanError::ImplausibleDiscovery(_) | ScanError::Unreachable(_) => {
+                ErrorKind::Cluster
+            }
         }
     }
 }

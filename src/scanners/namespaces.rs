@@ -50,8 +50,14 @@ impl NamespaceScanner {
     async fn run(&self, ctx: &ScanContext) -> Result<ScannerFindings, ScanError> {
         require_plausible(&ctx.discovery)?;
         let mut findings = ScannerFindings::default();
-        let listed = ctx.api.list_full(&namespaces_type(), None).await?;
-        findings.issues.extend(listed.malformed);
+        // Through the round's read model: with `--owner-resources all` the owner scanner lists
+        // namespaces too.
+        let listed = ctx
+            .lists
+            .list(&namespaces_type(), None)
+            .await
+            .map_err(ScanError::List)?;
+        findings.issues.extend(listed.malformed.iter().cloned());
 
         let terminating: Vec<(NamespaceView, jiff::Timestamp)> = listed
             .objects
