@@ -23,20 +23,11 @@ fn shell_quote(text: &str) -> String {
 
 /// Every suggested action in the report, once each (by key), in report order.
 pub fn actions(report: &crate::findings::Report) -> Vec<SuggestedAction> {
-    let from_problems = report
-        .owner_reference_problems
-        .iter()
-        .filter_map(|p| p.suggested_action.clone());
-    let from_namespaces = report
-        .stuck_namespaces
-        .iter()
-        .flat_map(|ns| ns.blockers.iter().flat_map(|b| b.objects.iter()))
-        .chain(report.stuck_objects.iter().map(|o| &o.object))
-        .flat_map(|o| o.suggested_actions.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
-    from_namespaces
-        .chain(from_problems)
+    report
+        .suggested_actions()
         .filter(|a| seen.insert(a.key()))
+        .cloned()
         .collect()
 }
 

@@ -386,6 +386,23 @@ impl Report {
         Ok(doc)
     }
 
+    /// Every finding's suggested action, in report order: the finalizer removals of the objects
+    /// that hold stuck namespaces and of stuck objects, then the owner-reference fixes. An action
+    /// can appear twice (an orphan with two faulty references); its `key()` tells.
+    pub fn suggested_actions(&self) -> impl Iterator<Item = &crate::remediation::action::SuggestedAction> {
+        let held = self
+            .stuck_namespaces
+            .iter()
+            .flat_map(|ns| ns.blockers.iter().flat_map(|b| b.objects.iter()))
+            .chain(self.stuck_objects.iter().map(|o| &o.object))
+            .flat_map(|o| o.suggested_actions.iter());
+        held.chain(
+            self.owner_reference_problems
+                .iter()
+                .filter_map(|p| p.suggested_action.as_ref()),
+        )
+    }
+
     /// True when the report shows anything an operator should act on.
     pub fn has_findings(&self) -> bool {
         !self.owner_reference_problems.is_empty() || !self.stuck_namespaces.is_empty() || !self.stuck_objects.is_empty()

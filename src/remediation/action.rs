@@ -124,6 +124,15 @@ impl SuggestedAction {
         }
     }
 
+    /// When the condition it repairs started, as far as the object tells (RFC 3339): its deletion
+    /// for a finalizer removal, its creation for a reference fix or an orphan deletion.
+    pub fn since(&self) -> Option<&str> {
+        match self.action {
+            ActionKind::RemoveFinalizer => self.deletion_timestamp.as_deref(),
+            ActionKind::FixOwnerKind | ActionKind::DeleteOrphan => self.object.creation_timestamp.as_deref(),
+        }
+    }
+
     /// One line: what it does to what.
     pub fn describe(&self) -> String {
         let o = &self.object;
@@ -236,6 +245,14 @@ mod tests {
         let mut target = hpa_problem("t", OwnerProblemReason::KindCaseMismatch, true, false);
         target.reference.field = ReferenceField::ScaleTargetRef;
         assert_eq!(for_owner_problem(&target), None);
+    }
+
+    #[test]
+    fn age_counts_from_deletion_for_finalizers_and_from_creation_for_references() {
+        let fin = &for_remaining_object(&remaining(&["example.com/a"], true))[0];
+        assert_eq!(fin.since(), Some("2026-11-30T10:00:00Z"));
+        let fix = for_owner_problem(&hpa_problem("live", OwnerProblemReason::KindCaseMismatch, true, false)).unwrap();
+        assert_eq!(fix.since(), Some("2026-01-01T00:00:00Z"));
     }
 
     #[test]

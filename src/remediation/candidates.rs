@@ -19,29 +19,13 @@ fn age(since: Option<&str>, now: Timestamp) -> Option<Duration> {
 /// Ages come from the objects themselves: time since deletion for finalizers, since creation for
 /// references.
 pub fn candidates(report: &Report, now: Timestamp) -> Vec<Candidate> {
-    let mut out = Vec::new();
-    for p in &report.owner_reference_problems {
-        if let Some(a) = &p.suggested_action {
-            out.push(Candidate {
-                action: a.clone(),
-                age: age(p.dependent.creation_timestamp.as_deref(), now),
-            });
-        }
-    }
-    let held = report
-        .stuck_namespaces
-        .iter()
-        .flat_map(|ns| ns.blockers.iter().flat_map(|b| b.objects.iter()))
-        .chain(report.stuck_objects.iter().map(|o| &o.object));
-    for o in held {
-        for a in &o.suggested_actions {
-            out.push(Candidate {
-                action: a.clone(),
-                age: age(a.deletion_timestamp.as_deref(), now),
-            });
-        }
-    }
-    out
+    report
+        .suggested_actions()
+        .map(|a| Candidate {
+            action: a.clone(),
+            age: age(a.since(), now),
+        })
+        .collect()
 }
 
 /// Why this round's data may not be acted on: any discovery failure, failed, stale (carried over)
