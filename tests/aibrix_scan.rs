@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn problem<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
-    report["ownerReferenceProblems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["dependent"]["name"] == name)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn finds_both_seed_failures_and_nothing_healthy() {
     let c = cluster(Some("aibrix"), &[]).await;
@@ -39,7 +30,7 @@ async fn finds_both_seed_failures_and_nothing_healthy() {
     assert_eq!(blockers[0]["objects"][0]["object"]["name"], "qwen-code-lora");
     assert!(!blockers[0]["objects"][0]["object"]["uid"].as_str().unwrap().is_empty());
 
-    let orphan = problem(&report, "mistral-7b-hpa");
+    let orphan = problems_for(&report, "mistral-7b-hpa");
     assert_eq!(orphan.len(), 1, "{report:#}");
     assert_eq!(orphan[0]["reason"], "KindCaseMismatch");
     assert_eq!(
@@ -56,7 +47,7 @@ async fn finds_both_seed_failures_and_nothing_healthy() {
     assert_eq!(orphan[0]["reference"]["kind"], "PodAutoScaler");
     assert_eq!(orphan[0]["dependent"]["resource"], "horizontalpodautoscalers");
 
-    let live = problem(&report, "llama-3-8b-hpa");
+    let live = problems_for(&report, "llama-3-8b-hpa");
     assert_eq!(live.len(), 1, "{report:#}");
     assert_eq!(live[0]["reason"], "KindCaseMismatch");
     assert_eq!(live[0]["ownerExists"], true);
@@ -64,7 +55,7 @@ async fn finds_both_seed_failures_and_nothing_healthy() {
     assert!(live[0]["fix"].as_str().unwrap().starts_with("Correct the kind"));
 
     assert!(
-        problem(&report, "qwen-7b-hpa").is_empty(),
+        problems_for(&report, "qwen-7b-hpa").is_empty(),
         "a correct reference is not a problem"
     );
     assert_eq!(
@@ -173,7 +164,7 @@ async fn discovery_failure_is_the_finding_and_never_crashes_the_scan() {
         .unwrap()
         .contains(&Value::from("metrics.k8s.io/v1beta1")));
     // The owner-reference findings are still there: a failing group is not everything failing.
-    assert_eq!(problem(&report, "mistral-7b-hpa").len(), 1);
+    assert_eq!(problems_for(&report, "mistral-7b-hpa").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,7 +15,7 @@ mod differential;
 
 use std::time::Duration;
 
-use common::{http_get, parse_exposition, sample, spawn_daemon};
+use common::{http_get, parse_exposition, problems_for, sample, spawn_daemon};
 use real::*;
 use serde_json::Value;
 
@@ -106,15 +106,6 @@ fn version_reports_the_pinned_release(cp: &ControlPlane) {
     let env = std::fs::read_to_string(cp.dir.join("env")).unwrap();
     let pinned = env.lines().find_map(|l| l.strip_prefix("KUBERNETES_VERSION=")).unwrap();
     assert_eq!(v["serverVersion"]["gitVersion"], pinned, "{out}");
-}
-
-fn problems_for<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
-    report["ownerReferenceProblems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["dependent"]["name"] == name)
-        .collect()
 }
 
 fn stuck<'a>(report: &'a Value, namespace: &str) -> Option<&'a Value> {
@@ -763,16 +754,9 @@ metadata:
 
     // Two replicas, one Lease.
     let replica = |name: &str| {
-        let mut cmd = cp.command(
-            &cp.kubeconfig(Who::Auditor),
+        let mut cmd = auditor_command(
+            cp,
             &[
-                "run",
-                "--listen",
-                "127.0.0.1:0",
-                "--interval",
-                "1s",
-                "--stuck-after",
-                "1s",
                 "--remediation",
                 "enforce",
                 "--remediation-finalizers",
@@ -930,18 +914,22 @@ fn a_second_control_plane_runs_alongside(cp: &ControlPlane) {
     }
 }
 
-/// `run` as the auditor identity, every second, with `--stuck-after 1s`.
+/// `run` as the auditor identity, every second, with `--stuck-after 1s`, and `extra` flags.
+fn auditor_command(cp: &ControlPlane, extra: &[&str]) -> std::process::Command {
+    let mut args = vec![
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "1s",
+        "--stuck-after",
+        "1s",
+    ];
+    args.extend_from_slice(extra);
+    cp.command(&cp.kubeconfig(Who::Auditor), &args)
+}
+
+/// [`auditor_command`] without extra flags, started.
 fn auditor_daemon(cp: &ControlPlane) -> common::Daemon {
-    spawn_daemon(cp.command(
-        &cp.kubeconfig(Who::Auditor),
-        &[
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "1s",
-            "--stuck-after",
-            "1s",
-        ],
-    ))
+    spawn_daemon(auditor_command(cp, &[]))
 }

@@ -100,6 +100,20 @@ async fn healthy_version(c: &Cluster) -> std::process::Output {
     .await
 }
 
+/// The daemon's log lines up to the first one `check` accepts (at most 30 s; panics otherwise).
+async fn logs_until(d: &Daemon, check: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    let found = eventually(Duration::from_secs(30), || {
+        while let Ok(line) = d.logs.try_recv() {
+            seen.push(line);
+        }
+        seen.iter().any(|l| check(l)).then_some(())
+    })
+    .await;
+    assert!(found.is_some(), "{seen:#?}");
+    seen
+}
+
 async fn server_resource_version(c: &Cluster) -> String {
     let out = c.kubectl(&["get", "--raw", "/api/v1/namespaces"]).await;
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -472,15 +486,7 @@ async fn sigterm_during_an_action_finishes_and_records_it() {
         "--remediation-actions",
         "remove_finalizer",
     ])));
-    let mut seen = Vec::new();
-    let planned = eventually(Duration::from_secs(30), || {
-        while let Ok(line) = d.logs.try_recv() {
-            seen.push(line);
-        }
-        seen.iter().any(|l| l.contains("remediation planned")).then_some(())
-    })
-    .await;
-    assert!(planned.is_some(), "{seen:#?}");
+    let mut seen = logs_until(&d, |l| l.contains("remediation planned")).await;
     let pid = d.child.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -534,17 +540,10 @@ async fn an_object_changed_between_plan_and_act_is_skipped_not_overwritten() {
         "--remediation-actions",
         "fix_owner_kind",
     ])));
-    let mut seen = Vec::new();
-    let planned = eventually(Duration::from_secs(30), || {
-        while let Ok(line) = d.logs.try_recv() {
-            seen.push(line);
-        }
-        seen.iter()
-            .any(|l| l.contains("remediation planned") && l.contains("llama-3-8b-hpa"))
-            .then_some(())
+    logs_until(&d, |l| {
+        l.contains("remediation planned") && l.contains("llama-3-8b-hpa")
     })
     .await;
-    assert!(planned.is_some(), "{seen:#?}");
     changed["metadata"]["labels"] = serde_json::json!({"changed-by": "someone-else"});
     for k in ["resourceVersion", "managedFields"] {
         changed["metadata"].as_object_mut().unwrap().remove(k);

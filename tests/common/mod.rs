@@ -244,3 +244,13 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 pub fn ago(secs: i64) -> String {
     (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(secs)).to_string()
 }
+
+/// The owner-reference problems a report (`scan -o json`, `/findings`) has about objects named `name`.
+pub fn problems_for<'a>(report: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    report["ownerReferenceProblems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["dependent"]["name"] == name)
+        .collect()
+}
