@@ -48,39 +48,43 @@ fn classifier_bench() {
             "podautoscalers",
         )],
     );
-    let mut pas = ObjectIndex::default();
-    let mut deps = ObjectIndex::default();
     let n = 10_000;
+    let pa_entries: Vec<(String, String)> = (0..n).map(|i| (format!("pa-{i}"), format!("uid-{i}"))).collect();
+    let dep_entries: Vec<(String, String)> = (0..n).map(|i| (format!("d-{i}"), format!("duid-{i}"))).collect();
+    let entries = |e: &[(String, String)]| {
+        ObjectIndex::from_entries(
+            &e.iter()
+                .map(|(n, u)| ("ns", n.as_str(), u.as_str()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (pas, deps) = (entries(&pa_entries), entries(&dep_entries));
     let dependents: Vec<Dependent> = (0..n)
-        .map(|i| {
-            pas.insert("ns", &format!("pa-{i}"), &format!("uid-{i}"));
-            deps.insert("ns", &format!("d-{i}"), &format!("duid-{i}"));
-            Dependent {
-                id: ObjectId {
-                    group: "autoscaling".into(),
-                    version: "v2".into(),
-                    resource: "horizontalpodautoscalers".into(),
-                    kind: "HorizontalPodAutoscaler".into(),
-                    namespace: "ns".into(),
-                    name: format!("hpa-{i}"),
-                    uid: format!("h-{i}"),
-                    resource_version: "1".into(),
-                    creation_timestamp: None,
-                },
-                owner_references: vec![OwnerReference {
-                    api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
-                    kind: if i % 2 == 0 { "PodAutoscaler" } else { "PodAutoScaler" }.into(),
-                    name: format!("pa-{i}"),
-                    uid: format!("uid-{i}"),
-                    controller: Some(true),
-                    block_owner_deletion: None,
-                }],
-                scale_target: Some(ScaleTarget {
-                    api_version: "apps/v1".into(),
-                    kind: "Deployment".into(),
-                    name: format!("d-{i}"),
-                }),
-            }
+        .map(|i| Dependent {
+            id: ObjectId {
+                group: "autoscaling".into(),
+                version: "v2".into(),
+                resource: "horizontalpodautoscalers".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                namespace: "ns".into(),
+                name: format!("hpa-{i}"),
+                uid: format!("h-{i}"),
+                resource_version: "1".into(),
+                creation_timestamp: None,
+            },
+            owner_references: vec![OwnerReference {
+                api_version: "autoscaling.aibrix.ai/v1alpha1".into(),
+                kind: if i % 2 == 0 { "PodAutoscaler" } else { "PodAutoScaler" }.into(),
+                name: format!("pa-{i}"),
+                uid: format!("uid-{i}"),
+                controller: Some(true),
+                block_owner_deletion: None,
+            }],
+            scale_target: Some(ScaleTarget {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: format!("d-{i}"),
+            }),
         })
         .collect();
     let mut owners = OwnerIndex::default();

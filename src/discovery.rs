@@ -88,6 +88,9 @@ pub struct DiscoverySnapshot {
     /// Set when the API server could not be reached at all (refused, DNS, TLS, timeout): then the
     /// failures say nothing about the cluster's discovery, only about the connection.
     unreachable: Option<String>,
+    /// Where the preferred resource types are (`group/version`, position), worked out once per
+    /// snapshot on first use (and again only if the snapshot changes).
+    preferred: std::sync::OnceLock<Vec<(String, usize)>>,
 }
 
 /// How a `(apiVersion, kind)` pair maps, as the garbage collector would see it.
@@ -137,9 +140,7 @@ impl<'a> Unmappable<'a> {
     }
 }
 
-/// Splits an apiVersion as the API machinery's `ParseGroupVersion` does: no slash → core group;
-/// one slash → `group/version` (either side may be empty: `/v1` is core v1); more → invalid. An
-/// empty apiVersion (or a lone `/`) is reported as invalid too: it can never name an owner.
+/// A resource type from an aggregated discovery document (`None` for subresources).
 fn aggregated_resource_type(
     group: &str,
     version: &str,
@@ -200,6 +201,14 @@ impl DiscoverySnapshot {
     }
 }
 
+/// How the REST mapper matches a kind: exactly, or the all-lowercase form of the served kind.
+fn kind_matches(served: &str, kind: &str) -> bool {
+    served == kind || (!kind.bytes().any(|b| b.is_ascii_uppercase()) && served.eq_ignore_ascii_case(kind))
+}
+
+/// Splits an apiVersion as the API machinery's `ParseGroupVersion` does: no slash → core group;
+/// one slash → `group/version` (either side may be empty: `/v1` is core v1); more → invalid. An
+/// empty apiVersion (or a lone `/`) is reported as invalid too: it can never name an owner.
 pub fn parse_api_version(api_version: &str) -> Result<(String, String), String> {
     if api_version.is_empty() || api_version == "/" {
         return Err("apiVersion is empty".to_string());
@@ -222,11 +231,13 @@ impl DiscoverySnapshot {
 
     /// Records a served group with its versions (preferred first).
     pub fn add_group(&mut self, group: &str, versions: Vec<String>) {
+        self.preferred = std::sync::OnceLock::new();
         self.groups.entry(group.to_string()).or_default().versions = versions;
     }
 
     /// Records the resource types of a group/version whose discovery succeeded.
     pub fn add_resources(&mut self, group: &str, version: &str, resources: Vec<ResourceType>) {
+        self.preferred = std::sync::OnceLock::new();
         self.resources.insert(join_api_version(group, version), resources);
     }
 
@@ -267,16 +278,20 @@ impl DiscoverySnapshot {
     /// One resource type per (group, resource) at the group's preferred discovered version:
     /// what to list so that each stored object is seen once.
     pub fn preferred_resources(&self) -> Vec<&ResourceType> {
-        let mut out: BTreeMap<(String, String), &ResourceType> = BTreeMap::new();
+        self.preferred
+            .get_or_init(|| self.find_preferred())
+            .iter()
+            .map(|(gv, i)| &self.resources[gv][*i])
+            .collect()
+    }
+
+    fn find_preferred(&self) -> Vec<(String, usize)> {
+        let mut out: BTreeMap<(&str, &str), (String, usize)> = BTreeMap::new();
         for (group, info) in &self.groups {
             for version in &info.versions {
-                for r in self
-                    .resources
-                    .get(&join_api_version(group, version))
-                    .into_iter()
-                    .flatten()
-                {
-                    out.entry((r.group.clone(), r.plural.clone())).or_insert(r);
+                let gv = join_api_version(group, version);
+                for (i, r) in self.resources.get(&gv).into_iter().flatten().enumerate() {
+                    out.entry((&r.group, &r.plural)).or_insert_with(|| (gv.clone(), i));
                 }
             }
         }
@@ -323,10 +338,7 @@ impl DiscoverySnapshot {
                 suggestion,
             });
         };
-        if let Some(r) = resources
-            .iter()
-            .find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind)
-        {
+        if let Some(r) = resources.iter().find(|r| kind_matches(&r.kind, kind)) {
             return Mapping::Resolved(r);
         }
         if let Some(r) = resources.iter().find(|r| r.kind.eq_ignore_ascii_case(kind)) {
@@ -349,7 +361,7 @@ impl DiscoverySnapshot {
             .iter()
             .filter_map(|v| self.resources.get(&join_api_version(group, v)))
             .flatten()
-            .find(|r| r.kind == kind || r.kind.to_ascii_lowercase() == kind)
+            .find(|r| kind_matches(&r.kind, kind))
     }
 
     /// True when no served version of `group` has a kind spelled like `kind` in any case, so no

@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use crate::discovery::{DiscoverySnapshot, ResourceType};
+use crate::listed::{Keep, ListResult, ListedObject, Namespaces, Uid};
 
 /// Errors from talking to the API server.
 #[derive(Debug, thiserror::Error)]
@@ -284,54 +285,6 @@ impl Pacer {
     }
 }
 
-/// The part of an object's metadata the audit uses, deserialised straight from a list item:
-/// labels, annotations and `managedFields` (often kilobytes per object on a real server) are
-/// never held. Field names and types match `ObjectMeta`'s.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SlimMeta {
-    pub name: Option<String>,
-    pub namespace: Option<String>,
-    pub uid: Option<String>,
-    pub resource_version: Option<String>,
-    pub owner_references: Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
-    pub finalizers: Option<Vec<String>>,
-    pub deletion_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    pub creation_timestamp: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-}
-
-/// One object as listed: its slim metadata plus, for full lists, the body the scanners read
-/// (`Null` for metadata-only lists; for HPAs only `spec.scaleTargetRef`).
-#[derive(Debug, Clone)]
-pub struct Listed {
-    pub metadata: SlimMeta,
-    pub body: serde_json::Value,
-}
-
-/// What of a full list item's body is kept: an HPA's scale target only (its metrics and status
-/// are never read); other full-body resources (namespaces, apiservices) whole.
-fn kept_body(rt: &ResourceType, item: serde_json::Value) -> serde_json::Value {
-    if rt.group == "autoscaling" && rt.plural == "horizontalpodautoscalers" {
-        let target = item
-            .pointer("/spec/scaleTargetRef")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        return serde_json::json!({"spec": {"scaleTargetRef": target}});
-    }
-    item
-}
-
-/// The result of listing one resource type: the objects that parsed, and the ones that did not.
-#[derive(Debug, Clone, Default)]
-pub struct ListResult {
-    pub objects: Vec<Listed>,
-    /// One message per item that could not be parsed (kept out of `objects`, never fatal).
-    pub malformed: Vec<String>,
-    /// The type is no longer served (`404` on its list although discovery listed it, e.g. a CRD
-    /// deleted since): it has no objects this round.
-    pub vanished: bool,
-}
-
 /// The cluster, as the auditor sees it. Cheap to clone.
 #[derive(Clone)]
 pub struct ClusterApi {
@@ -590,12 +543,12 @@ impl ClusterApi {
 
     /// Lists every object of a type, metadata only (`PartialObjectMetadataList`), page by page.
     pub async fn list_metadata(&self, rt: &ResourceType, namespace: Option<&str>) -> Result<ListResult, ApiError> {
-        self.list_paged(rt, namespace, true).await
+        self.list(rt, namespace, Keep::Metadata, &Namespaces::default()).await
     }
 
-    /// Lists every object of a type with full bodies, page by page.
+    /// Lists every object of a type with whole bodies, page by page.
     pub async fn list_full(&self, rt: &ResourceType, namespace: Option<&str>) -> Result<ListResult, ApiError> {
-        self.list_paged(rt, namespace, false).await
+        self.list(rt, namespace, Keep::Whole, &Namespaces::default()).await
     }
 
     /// Reads one object's metadata by name; `None` when it does not exist. Done as a list with a
@@ -606,7 +559,7 @@ impl ClusterApi {
         rt: &ResourceType,
         namespace: &str,
         name: &str,
-    ) -> Result<Option<SlimMeta>, ApiError> {
+    ) -> Result<Option<ListedObject>, ApiError> {
         let ns = (!namespace.is_empty()).then_some(namespace);
         let path = collection_path(rt, ns);
         let what = format!("listing {path} for {name}");
@@ -614,20 +567,25 @@ impl ClusterApi {
         let req = self.list_request(&what, &path, &lp, true)?;
         let page: ObjectList<serde_json::Value> = self.get_json(&what, req).await?;
         // Match the name ourselves too: a server that ignores the field selector returns everything.
+        let namespaces = Namespaces::default();
         Ok(page
             .items
             .into_iter()
-            .filter_map(|item| parse_listed(item).ok())
-            .map(|l| l.metadata)
-            .find(|m| m.name.as_deref() == Some(name)))
+            .filter_map(|item| crate::listed::parse_value(item, Keep::Metadata, &namespaces).ok())
+            .find(|o| o.name == name))
     }
 
-    async fn list_paged(
+    /// Lists every object of a type page by page, metadata only unless `keep` asks for a body.
+    /// Each page is read straight into the kept form ([`crate::listed`]) and dropped; namespaces
+    /// are interned in `namespaces` (the round's).
+    pub async fn list(
         &self,
         rt: &ResourceType,
         namespace: Option<&str>,
-        metadata_only: bool,
+        keep: Keep,
+        namespaces: &Namespaces,
     ) -> Result<ListResult, ApiError> {
+        let metadata_only = keep == Keep::Metadata;
         let path = collection_path(rt, namespace);
         let what = format!("listing {path}");
         let mut out = ListResult::default();
@@ -635,7 +593,7 @@ impl ClusterApi {
         let mut unpaged = false;
         let mut expired = false;
         // Once the list continued from an inconsistent token, objects may come twice: by uid.
-        let mut seen: Option<HashSet<String>> = None;
+        let mut seen: Option<HashSet<Uid>> = None;
         loop {
             let mut lp = if unpaged {
                 ListParams::default()
@@ -646,8 +604,8 @@ impl ClusterApi {
                 lp = lp.continue_token(t);
             }
             let req = self.list_request(&what, &path, &lp, metadata_only)?;
-            let page: ObjectList<serde_json::Value> = match self.get_json(&what, req).await {
-                Ok(page) => page,
+            let body = match self.fetch(&what, req).await {
+                Ok(body) => body,
                 // A type discovery listed is gone (a CRD deleted since): nothing of it is left.
                 // Core types never vanish; a 404 there is an error.
                 Err(e) if e.status_code() == Some(404) && !rt.group.is_empty() => {
@@ -668,9 +626,7 @@ impl ClusterApi {
                         Some(next) => {
                             tracing::debug!(%path, "continue token expired; continuing from the server's inconsistent token");
                             token = Some(next);
-                            seen.get_or_insert_with(|| {
-                                out.objects.iter().filter_map(|o| o.metadata.uid.clone()).collect()
-                            });
+                            seen.get_or_insert_with(|| out.objects.iter().map(|o| o.uid.clone()).collect());
                         }
                         // No token to follow: one unpaged list, as client-go's pager does.
                         None => {
@@ -685,28 +641,21 @@ impl ClusterApi {
                 }
                 Err(e) => return Err(e),
             };
-            for (i, item) in page.items.into_iter().enumerate() {
-                let named = item_name(&item);
-                match parse_listed(item) {
-                    Ok(listed)
-                        if seen.as_mut().is_some_and(|seen| {
-                            listed
-                                .metadata
-                                .uid
-                                .as_ref()
-                                .is_some_and(|uid| !seen.insert(uid.clone()))
-                        }) => {}
-                    // A metadata-only item's body repeats its metadata (and a server without
-                    // metadata-only rendering sends whole objects): keep only the parsed form.
-                    Ok(listed) if metadata_only => out.objects.push(Listed {
-                        body: serde_json::Value::Null,
-                        ..listed
-                    }),
-                    Ok(listed) => out.objects.push(Listed {
-                        body: kept_body(rt, listed.body),
-                        ..listed
-                    }),
-                    Err(e) => out.malformed.push(format!("{path}: item {i}{named}: {e}")),
+            let page: Page<'_> = serde_json::from_slice(&body).map_err(|e| ApiError::Malformed {
+                what: format!("{what} on {}", self.server),
+                detail: e.to_string(),
+            })?;
+            for (i, item) in page.items.unwrap_or_default().into_iter().enumerate() {
+                match crate::listed::parse_item(item.get(), keep, namespaces) {
+                    // Once the list continued from an inconsistent token, objects may come twice.
+                    Ok(o)
+                        if seen
+                            .as_mut()
+                            .is_some_and(|seen| !o.uid.is_empty() && !seen.insert(o.uid.clone())) => {}
+                    Ok(o) => out.objects.push(o),
+                    Err(e) => out
+                        .malformed
+                        .push(format!("{path}: item {i}{}: {e}", crate::listed::item_name(item.get()))),
                 }
             }
             token = page.metadata.continue_.filter(|t| !t.is_empty());
@@ -717,29 +666,13 @@ impl ClusterApi {
     }
 }
 
-/// ` (namespace/name)` of a raw list item, as far as it can be read, for messages about it.
-fn item_name(item: &serde_json::Value) -> String {
-    let text = |k: &str| {
-        item.pointer(&format!("/metadata/{k}"))
-            .and_then(|v| v.as_str())
-            .map(|s| s.chars().take(253).collect::<String>())
-    };
-    match (text("namespace"), text("name")) {
-        (Some(ns), Some(name)) if !ns.is_empty() => format!(" ({ns}/{name})"),
-        (_, Some(name)) => format!(" ({name})"),
-        _ => String::new(),
-    }
-}
-
-/// Parses one list item's metadata without trusting the rest of it.
-pub fn parse_listed(item: serde_json::Value) -> Result<Listed, String> {
-    let meta = item.get("metadata").ok_or_else(|| "no metadata".to_string())?;
-    let metadata =
-        <SlimMeta as serde::Deserialize>::deserialize(meta).map_err(|e| format!("malformed metadata: {e}"))?;
-    if metadata.name.as_deref().unwrap_or_default().is_empty() {
-        return Err("metadata.name is empty".to_string());
-    }
-    Ok(Listed { metadata, body: item })
+/// One page of a list: its items left as raw text, each read on its own ([`crate::listed`]).
+#[derive(serde::Deserialize)]
+struct Page<'a> {
+    #[serde(default)]
+    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta,
+    #[serde(borrow, default)]
+    items: Option<Vec<&'a serde_json::value::RawValue>>,
 }
 
 /// `/api/v1[/namespaces/NS]/PLURAL` or `/apis/G/V[/namespaces/NS]/PLURAL`.
@@ -856,24 +789,5 @@ mod tests {
         // A JSON body that is not a Status is shown as text; a Status without a code gets the HTTP one.
         assert_eq!(error_status(500, b"{}").message, "{}");
         assert_eq!(error_status(503, br#"{"message":"m"}"#).code, 503);
-    }
-
-    #[test]
-    fn messages_about_items_name_them() {
-        assert_eq!(
-            item_name(&serde_json::json!({"metadata": {"namespace": "a", "name": "b", "ownerReferences": "x"}})),
-            " (a/b)"
-        );
-        assert_eq!(item_name(&serde_json::json!({"metadata": {"name": "n"}})), " (n)");
-        assert_eq!(item_name(&serde_json::json!({"metadata": {"name": 7}})), "");
-        assert_eq!(item_name(&serde_json::json!("not an object")), "");
-    }
-
-    #[test]
-    fn malformed_items_are_reported_not_fatal() {
-        assert!(parse_listed(serde_json::json!({"metadata": {"name": "ok", "uid": "1"}})).is_ok());
-        let bad = parse_listed(serde_json::json!({"metadata": {"name": "x", "finalizers": "not-a-list"}})).unwrap_err();
-        assert!(bad.contains("malformed metadata"), "{bad}");
-        assert!(parse_listed(serde_json::json!({"spec": {}})).is_err());
     }
 }

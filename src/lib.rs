@@ -13,6 +13,7 @@ pub mod findings;
 pub mod http;
 pub mod kubeapi;
 pub mod kubewrite;
+pub mod listed;
 pub mod metrics;
 pub mod namespace;
 pub mod ownerref;

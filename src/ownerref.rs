@@ -6,6 +6,7 @@
 //! dependent's namespace (or cluster-wide for cluster-scoped owners).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
@@ -13,30 +14,98 @@ use crate::discovery::{DiscoverySnapshot, Mapping, ResourceType, Unmappable};
 use crate::findings::{
     ObjectId, OwnerProblemReason, OwnerReferenceProblem, ReferenceAsWritten, ReferenceField, UnresolvedReference,
 };
+use crate::listed::{Body, ListResult, ListedObject, Namespaces, SlimMeta, Uid};
 
-/// The objects of one resource type, indexed for owner lookups.
+/// The objects of one resource type, indexed for owner lookups: positions into the round's list
+/// (the objects are not copied), ordered by name and by uid. Live reads ([`OwnerIndex::confirm`])
+/// replace what the list said about a name.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectIndex {
-    by_uid: HashMap<String, (String, String)>,
-    by_name: HashMap<(String, String), String>,
+    list: Arc<ListResult>,
+    by_name: Vec<u32>,
+    by_uid: Vec<u32>,
+    /// What live reads found, by (namespace, name): the uid, or `None` when the object is gone.
+    confirmed: HashMap<(String, String), Option<Uid>>,
 }
 
 impl ObjectIndex {
-    pub fn insert(&mut self, namespace: &str, name: &str, uid: &str) {
-        self.by_uid
-            .insert(uid.to_string(), (namespace.to_string(), name.to_string()));
-        self.by_name
-            .insert((namespace.to_string(), name.to_string()), uid.to_string());
+    pub fn new(list: Arc<ListResult>) -> Self {
+        let objects = &list.objects;
+        let positions = || (0..objects.len()).map(|i| i as u32).collect::<Vec<u32>>();
+        let mut by_name = positions();
+        by_name.sort_unstable_by(|&a, &b| {
+            let (a, b) = (&objects[a as usize], &objects[b as usize]);
+            (&*a.namespace, a.name.as_str()).cmp(&(&*b.namespace, b.name.as_str()))
+        });
+        let mut by_uid = positions();
+        by_uid.sort_unstable_by(|&a, &b| objects[a as usize].uid.cmp(&objects[b as usize].uid));
+        ObjectIndex {
+            by_name,
+            by_uid,
+            list,
+            confirmed: HashMap::new(),
+        }
     }
 
-    fn uid_of(&self, namespace: &str, name: &str) -> Option<&str> {
-        self.by_name
-            .get(&(namespace.to_string(), name.to_string()))
-            .map(String::as_str)
+    /// An index of `(namespace, name, uid)` entries (for tests and callers without a list).
+    pub fn from_entries(entries: &[(&str, &str, &str)]) -> Self {
+        let namespaces = Namespaces::default();
+        let objects = entries
+            .iter()
+            .map(|(namespace, name, uid)| {
+                let meta = SlimMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(namespace.to_string()),
+                    uid: Some(uid.to_string()),
+                    ..SlimMeta::default()
+                };
+                ListedObject::new(meta, Body::None, &namespaces).expect("entries have names")
+            })
+            .collect();
+        ObjectIndex::new(Arc::new(ListResult {
+            objects,
+            ..ListResult::default()
+        }))
     }
 
-    fn location_of(&self, uid: &str) -> Option<&(String, String)> {
-        self.by_uid.get(uid)
+    fn object(&self, position: u32) -> &ListedObject {
+        &self.list.objects[position as usize]
+    }
+
+    fn confirmed(&self, namespace: &str, name: &str) -> Option<&Option<Uid>> {
+        if self.confirmed.is_empty() {
+            return None;
+        }
+        self.confirmed.get(&(namespace.to_string(), name.to_string()))
+    }
+
+    fn uid_of(&self, namespace: &str, name: &str) -> Option<&Uid> {
+        if let Some(confirmed) = self.confirmed(namespace, name) {
+            return confirmed.as_ref();
+        }
+        let at = self
+            .by_name
+            .binary_search_by(|&p| {
+                let o = self.object(p);
+                (&*o.namespace, o.name.as_str()).cmp(&(namespace, name))
+            })
+            .ok()?;
+        Some(&self.object(self.by_name[at]).uid)
+    }
+
+    /// Where the object with this uid is, as `(namespace, name)`.
+    fn location_of(&self, uid: &str) -> Option<(&str, &str)> {
+        let uid = Uid::parse(uid);
+        if let Some(((namespace, name), _)) = self.confirmed.iter().find(|(_, u)| u.as_ref() == Some(&uid)) {
+            return Some((namespace, name));
+        }
+        let at = self.by_uid.binary_search_by(|&p| self.object(p).uid.cmp(&uid)).ok()?;
+        let o = self.object(self.by_uid[at]);
+        // A live read of that name replaced what the list said.
+        if self.confirmed(&o.namespace, &o.name).is_some() {
+            return None;
+        }
+        Some((&o.namespace, &o.name))
     }
 }
 
@@ -120,7 +189,7 @@ pub fn owners_to_confirm(
         }
         let Some(index) = owners.get(owner) else { continue };
         let namespace = owner_namespace(dep, owner);
-        if index.uid_of(namespace, &r.name) != Some(r.uid.as_str()) {
+        if index.uid_of(namespace, &r.name).is_none_or(|u| *u != *r.uid) {
             out.push((owner.clone(), namespace.to_string(), r.name.clone()));
         }
     }
@@ -131,12 +200,9 @@ impl OwnerIndex {
     /// Records what a live read found (replacing what the list said about that name).
     pub fn confirm(&mut self, resource: &ResourceType, namespace: &str, name: &str, uid: Option<&str>) {
         let index = self.resources.entry(resource.qualified_name()).or_default();
-        if let Some(old_uid) = index.by_name.remove(&(namespace.to_string(), name.to_string())) {
-            index.by_uid.remove(&old_uid);
-        }
-        if let Some(uid) = uid {
-            index.insert(namespace, name, uid);
-        }
+        index
+            .confirmed
+            .insert((namespace.to_string(), name.to_string()), uid.map(Uid::parse));
     }
 }
 
@@ -412,10 +478,10 @@ fn judge_resolved_owner(
     };
     let namespace = owner_namespace(dep, owner);
     let uid_here = index.uid_of(namespace, &reference.name);
-    if uid_here == Some(reference.uid.as_str()) {
+    if uid_here.is_some_and(|u| *u == *reference.uid) {
         return RefOutcome::Fine;
     }
-    let elsewhere = index.location_of(&reference.uid).filter(|(ns, _)| ns != namespace);
+    let elsewhere = index.location_of(&reference.uid).filter(|(ns, _)| *ns != namespace);
     let j = if let Some((other_ns, other_name)) = elsewhere {
         let mut j = Judgement::new(
             OwnerProblemReason::OwnerInOtherNamespace,
@@ -575,12 +641,9 @@ mod tests {
     /// Owners: PodAutoscaler llm/live (uid pa-1), Deployment llm/web (uid dep-1), Deployment other/web (uid dep-2).
     fn owners() -> OwnerIndex {
         let mut idx = OwnerIndex::default();
-        let mut pa = ObjectIndex::default();
-        pa.insert("llm", "live", "pa-1");
+        let pa = ObjectIndex::from_entries(&[("llm", "live", "pa-1")]);
         idx.insert("podautoscalers.autoscaling.aibrix.ai", pa);
-        let mut dep = ObjectIndex::default();
-        dep.insert("llm", "web", "dep-1");
-        dep.insert("other", "web", "dep-2");
+        let dep = ObjectIndex::from_entries(&[("llm", "web", "dep-1"), ("other", "web", "dep-2")]);
         idx.insert("deployments.apps", dep);
         idx
     }

@@ -11,14 +11,20 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use crate::discovery::ResourceType;
-use crate::kubeapi::{ApiError, ClusterApi, ListResult};
+use crate::kubeapi::{ApiError, ClusterApi};
+use crate::listed::{Keep, ListResult, Namespaces};
 
-/// Resources some scanner reads with full bodies (status conditions, scale targets).
-pub const FULL_BODY_RESOURCES: [&str; 3] = [
-    "namespaces",
-    "apiservices.apiregistration.k8s.io",
-    "horizontalpodautoscalers.autoscaling",
-];
+/// What some scanner reads of a resource's bodies; everything else is listed metadata-only.
+/// Namespaces: a Terminating one's conditions; APIServices: their `Available` condition; HPAs:
+/// their scale target.
+pub fn kept(rt: &ResourceType) -> Keep {
+    match rt.qualified_name().as_str() {
+        "namespaces" => Keep::WholeWhileDeleting,
+        "apiservices.apiregistration.k8s.io" => Keep::Whole,
+        "horizontalpodautoscalers.autoscaling" => Keep::ScaleTarget,
+        _ => Keep::Metadata,
+    }
+}
 
 /// A shared list: the objects, or why the list failed (both shared between the scanners).
 pub type SharedList = Result<Arc<ListResult>, Arc<ApiError>>;
@@ -41,6 +47,8 @@ fn key(rt: &ResourceType, namespace: Option<&str>) -> ListKey {
 pub struct RoundLists {
     api: ClusterApi,
     cells: Mutex<HashMap<ListKey, Arc<OnceCell<SharedList>>>>,
+    /// Every namespace name of the round, held once.
+    namespaces: Namespaces,
 }
 
 /// Keeps only the objects of one namespace from a cluster-wide list.
@@ -49,7 +57,7 @@ fn in_namespace(list: &ListResult, namespace: &str) -> ListResult {
         objects: list
             .objects
             .iter()
-            .filter(|o| o.metadata.namespace.as_deref() == Some(namespace))
+            .filter(|o| &*o.namespace == namespace)
             .cloned()
             .collect(),
         malformed: list.malformed.clone(),
@@ -62,6 +70,7 @@ impl RoundLists {
         Self {
             api,
             cells: Mutex::default(),
+            namespaces: Namespaces::default(),
         }
     }
 
@@ -94,13 +103,11 @@ impl RoundLists {
     }
 
     async fn fetch(&self, rt: &ResourceType, namespace: Option<&str>) -> SharedList {
-        let full = FULL_BODY_RESOURCES.contains(&rt.qualified_name().as_str());
-        let result = if full {
-            self.api.list_full(rt, namespace).await
-        } else {
-            self.api.list_metadata(rt, namespace).await
-        };
-        result.map(Arc::new).map_err(Arc::new)
+        self.api
+            .list(rt, namespace, kept(rt), &self.namespaces)
+            .await
+            .map(Arc::new)
+            .map_err(Arc::new)
     }
 
     /// Several lists with the client's concurrency limit, each fetched at most once per round.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::cluster;
 use kube_garbage_audit::discovery::ResourceType;
 use kube_garbage_audit::kubeapi::{ApiLimits, ClusterApi};
+use kube_garbage_audit::listed::Body;
 
 fn configmaps() -> ResourceType {
     ResourceType {
@@ -48,14 +49,14 @@ async fn pages_through_everything_metadata_only() {
         .list_metadata(&configmaps(), Some("default"))
         .await
         .expect("list");
-    let mut names: Vec<String> = list.objects.iter().filter_map(|o| o.metadata.name.clone()).collect();
+    let mut names: Vec<String> = list.objects.iter().map(|o| o.name.to_string()).collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 25, "every object exactly once across 7 pages");
     assert!(
         list.objects
             .iter()
-            .all(|o| o.body.is_null() && o.metadata.uid.is_some()),
+            .all(|o| *o.body() == Body::None && !o.uid.is_empty()),
         "metadata only, parsed"
     );
 }
@@ -82,7 +83,7 @@ async fn finds_one_object_by_name_with_a_list() {
         .find_by_name(&configmaps(), "default", "cm-003")
         .await
         .expect("list");
-    assert_eq!(found.and_then(|m| m.name).as_deref(), Some("cm-003"));
+    assert_eq!(found.map(|o| o.name.to_string()).as_deref(), Some("cm-003"));
     assert!(api
         .find_by_name(&configmaps(), "default", "cm-999")
         .await

@@ -11,7 +11,8 @@ use jiff::Timestamp;
 
 use crate::discovery::{DiscoverySnapshot, ResourceType};
 use crate::findings::{ObjectId, RemainingObject, ScannerFindings};
-use crate::kubeapi::{ApiError, ClusterApi, Listed};
+use crate::kubeapi::{ApiError, ClusterApi};
+use crate::listed::ListedObject;
 
 /// What every scan of one round shares: the API, one discovery snapshot, one notion of now.
 #[derive(Clone)]
@@ -84,26 +85,25 @@ fn require_plausible(discovery: &DiscoverySnapshot) -> Result<(), ScanError> {
 }
 
 /// The identity of a listed object of type `rt`.
-fn object_id(rt: &ResourceType, listed: &Listed) -> ObjectId {
-    let m = &listed.metadata;
+fn object_id(rt: &ResourceType, listed: &ListedObject) -> ObjectId {
     ObjectId {
         group: rt.group.clone(),
         version: rt.version.clone(),
         resource: rt.plural.clone(),
         kind: rt.kind.clone(),
-        namespace: m.namespace.clone().unwrap_or_default(),
-        name: m.name.clone().unwrap_or_default(),
-        uid: m.uid.clone().unwrap_or_default(),
-        resource_version: m.resource_version.clone().unwrap_or_default(),
-        creation_timestamp: m.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+        namespace: listed.namespace.to_string(),
+        name: listed.name.to_string(),
+        uid: listed.uid.to_string(),
+        resource_version: listed.resource_version.to_string(),
+        creation_timestamp: listed.creation_timestamp.map(|t| t.to_string()),
     }
 }
 
-fn remaining_object(rt: &ResourceType, listed: &Listed) -> RemainingObject {
+fn remaining_object(rt: &ResourceType, listed: &ListedObject) -> RemainingObject {
     let mut object = RemainingObject {
         object: object_id(rt, listed),
-        finalizers: listed.metadata.finalizers.clone().unwrap_or_default(),
-        deletion_timestamp: listed.metadata.deletion_timestamp.as_ref().map(|t| t.0.to_string()),
+        finalizers: listed.finalizers().to_vec(),
+        deletion_timestamp: listed.deletion_timestamp().map(|t| t.to_string()),
         suggested_actions: Vec::new(),
     };
     object.suggested_actions = crate::remediation::action::for_remaining_object(&object);

@@ -62,12 +62,7 @@ impl NamespaceScanner {
         let terminating: Vec<(NamespaceView, jiff::Timestamp)> = listed
             .objects
             .iter()
-            .filter_map(|item| {
-                Some((
-                    NamespaceView::from_json(&item.body),
-                    item.metadata.deletion_timestamp.as_ref()?.0,
-                ))
-            })
+            .filter_map(|item| Some((NamespaceView::from_json(item.json()?), item.deletion_timestamp()?)))
             .collect();
 
         let failing: Vec<String> = ctx
@@ -155,13 +150,11 @@ impl NamespaceScanner {
                 Ok(list) => {
                     findings.issues.extend(list.malformed.iter().cloned());
                     for listed in &list.objects {
-                        let ns = listed.metadata.namespace.clone().unwrap_or_default();
-                        let Some((remaining, _)) = out.get_mut(&ns) else {
+                        let Some((remaining, _)) = out.get_mut(&*listed.namespace) else {
                             continue;
                         };
                         // The same object can be served by two groups (events in core and events.k8s.io).
-                        let uid = listed.metadata.uid.clone().unwrap_or_default();
-                        if uid.is_empty() || seen.insert(uid) {
+                        if listed.uid.is_empty() || seen.insert(listed.uid.clone()) {
                             remaining.push(remaining_object(&rt, listed));
                         }
                     }
@@ -205,7 +198,7 @@ impl NamespaceScanner {
                 .objects
                 .iter()
                 .filter_map(|o| {
-                    let conditions = o.body.pointer("/status/conditions")?.as_array()?;
+                    let conditions = o.json()?.pointer("/status/conditions")?.as_array()?;
                     let available = conditions
                         .iter()
                         .find(|c| c.get("type").and_then(|t| t.as_str()) == Some("Available"))?;
@@ -219,12 +212,7 @@ impl NamespaceScanner {
                             .unwrap_or_default()
                             .to_string()
                     };
-                    Some(format!(
-                        "{}: {}: {}",
-                        o.metadata.name.clone().unwrap_or_default(),
-                        text("reason"),
-                        text("message")
-                    ))
+                    Some(format!("{}: {}: {}", o.name, text("reason"), text("message")))
                 })
                 .collect(),
             Err(e) => {
@@ -260,12 +248,11 @@ impl NamespaceScanner {
             };
             findings.issues.extend(list.malformed.iter().cloned());
             for listed in &list.objects {
-                let Some(deleted) = listed.metadata.deletion_timestamp.as_ref().map(|t| t.0) else {
+                let Some(deleted) = listed.deletion_timestamp() else {
                     continue;
                 };
-                let has_finalizers = listed.metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty());
-                let uid = listed.metadata.uid.clone().unwrap_or_default();
-                if has_finalizers && is_stuck(deleted, ctx.now, self.stuck_after) && seen.insert(uid) {
+                let has_finalizers = !listed.finalizers().is_empty();
+                if has_finalizers && is_stuck(deleted, ctx.now, self.stuck_after) && seen.insert(listed.uid.clone()) {
                     findings.stuck_objects.push(StuckObject {
                         object: remaining_object(&rt, listed),
                         deleted_seconds: terminating_seconds(deleted, ctx.now),

@@ -2,13 +2,15 @@
 //! classifies every reference with [`crate::ownerref`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use super::{object_id, require_plausible, ScanContext, ScanError, Scanner};
 use crate::discovery::{DiscoverySnapshot, ResourceType};
 use crate::findings::ScannerFindings;
-use crate::kubeapi::ListResult;
+use crate::listed::{ListResult, ListedObject, OwnerRef};
+use crate::readmodel::SharedList;
 use futures::StreamExt;
 
 use crate::ownerref::{
@@ -116,18 +118,35 @@ pub fn is_collectable(rt: &ResourceType) -> bool {
     ["list", "watch", "delete"].iter().all(|v| rt.supports(v))
 }
 
-fn is_hpa(rt: &ResourceType) -> bool {
-    rt.qualified_name() == HPA_RESOURCE
+/// The dependent an audited object is, when it refers to anything (`Ok(None)` when it does not);
+/// `Err` says what makes its references invalid. Built when needed and dropped after: the round
+/// keeps only the listed objects.
+fn dependent(rt: &ResourceType, listed: &ListedObject) -> Result<Option<Dependent>, String> {
+    let references = listed.owner_references();
+    if let Some(missing) = invalid_reference(references) {
+        return Err(missing);
+    }
+    let scale_target = listed.scale_target().map(|t| ScaleTarget {
+        api_version: t.api_version.to_string(),
+        kind: t.kind.to_string(),
+        name: t.name.to_string(),
+    });
+    if references.is_empty() && scale_target.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Dependent {
+        id: object_id(rt, listed),
+        owner_references: references.iter().map(Into::into).collect(),
+        scale_target,
+    }))
 }
 
-fn scale_target(body: &serde_json::Value) -> Option<ScaleTarget> {
-    let t = body.get("spec")?.get("scaleTargetRef")?;
-    let field = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    Some(ScaleTarget {
-        api_version: field("apiVersion"),
-        kind: field("kind"),
-        name: field("name"),
-    })
+/// Every dependent among the audited objects that listed (objects with invalid references left out).
+fn dependents<'a>(lists: &'a [(ResourceType, SharedList)]) -> impl Iterator<Item = Dependent> + 'a {
+    lists
+        .iter()
+        .filter_map(|(rt, result)| Some((rt, result.as_ref().ok()?)))
+        .flat_map(|(rt, list)| list.objects.iter().filter_map(move |o| dependent(rt, o).ok().flatten()))
 }
 
 impl OwnerReferenceScanner {
@@ -137,12 +156,12 @@ impl OwnerReferenceScanner {
         let mut findings = ScannerFindings::default();
 
         let audited = self.resources.resolve(discovery, &mut findings)?;
-        // Through the round's read model (HPAs are read in full there: their scale targets).
+        // Through the round's read model (HPAs are read with their scale targets there).
         let lists = ctx.lists.list_many(audited, None).await;
-        let mut dependents = Vec::new();
-        let mut listed_indexes: BTreeMap<String, ObjectIndex> = BTreeMap::new();
+        let mut listed: BTreeMap<String, Arc<ListResult>> = BTreeMap::new();
+        let mut needed: BTreeSet<String> = BTreeSet::new();
         for (rt, result) in &lists {
-            let result = match result.as_ref() {
+            let result = match result {
                 Ok(r) => r,
                 Err(e) => {
                     findings
@@ -153,56 +172,49 @@ impl OwnerReferenceScanner {
                 }
             };
             findings.issues.extend(result.malformed.iter().cloned());
-            listed_indexes.insert(rt.qualified_name(), index_of(result));
-            for listed in &result.objects {
-                let owner_references = listed.metadata.owner_references.clone().unwrap_or_default();
-                if let Some(missing) = invalid_reference(&owner_references) {
+            listed.insert(rt.qualified_name(), result.clone());
+            for object in &result.objects {
+                match dependent(rt, object) {
+                    Ok(Some(dep)) => needed.extend(resources_to_index(std::slice::from_ref(&dep), discovery)),
+                    Ok(None) => {}
                     // The API server refuses such references (ValidateOwnerReferences): this one
                     // came from elsewhere (a restore, a bug). Nothing about the object is judged
                     // (dropping only that reference would shift the others' indices).
-                    let m = &listed.metadata;
-                    findings.issues.push(format!(
+                    Err(missing) => findings.issues.push(format!(
                         "{} {}/{}: {missing}: its ownerReferences are not audited",
                         rt.qualified_name(),
-                        m.namespace.as_deref().unwrap_or_default(),
-                        m.name.as_deref().unwrap_or_default()
-                    ));
-                    continue;
+                        object.namespace,
+                        object.name
+                    )),
                 }
-                let scale_target = if is_hpa(rt) { scale_target(&listed.body) } else { None };
-                if owner_references.is_empty() && scale_target.is_none() {
-                    continue;
-                }
-                dependents.push(Dependent {
-                    id: object_id(rt, listed),
-                    owner_references,
-                    scale_target,
-                });
             }
         }
 
-        let needed: BTreeSet<String> = resources_to_index(&dependents, discovery);
         let mut owners = OwnerIndex::default();
         let mut to_list = Vec::new();
         for name in needed {
-            match listed_indexes.remove(&name) {
-                Some(index) => owners.insert(&name, index),
+            match listed.remove(&name) {
+                Some(list) => owners.insert(&name, ObjectIndex::new(list)),
                 None => to_list.extend(discovery.find_by_qualified_name(&name).cloned()),
             }
         }
+        drop(listed);
         for (rt, result) in ctx.lists.list_many(to_list, None).await {
-            match result.as_ref() {
-                Ok(r) => owners.insert(&rt.qualified_name(), index_of(r)),
+            match result {
+                Ok(list) => owners.insert(&rt.qualified_name(), ObjectIndex::new(list)),
                 Err(e) => findings
                     .issues
                     .push(format!("could not list owners {}: {e}", rt.qualified_name())),
             }
         }
 
-        self.confirm_missing_owners(ctx, &dependents, &mut owners, &mut findings)
+        let wanted = dependents(&lists)
+            .flat_map(|d| owners_to_confirm(&d, discovery, &owners))
+            .collect();
+        self.confirm_missing_owners(ctx, wanted, &mut owners, &mut findings)
             .await;
-        for dep in &dependents {
-            let verdict = classify(dep, discovery, &owners);
+        for dep in dependents(&lists) {
+            let verdict = classify(&dep, discovery, &owners);
             findings.owner_reference_problems.extend(verdict.problems);
             findings.unresolved_references.extend(verdict.unresolved);
         }
@@ -218,14 +230,10 @@ impl OwnerReferenceScanner {
     async fn confirm_missing_owners(
         &self,
         ctx: &ScanContext,
-        dependents: &[Dependent],
+        mut wanted: Vec<(ResourceType, String, String)>,
         owners: &mut OwnerIndex,
         findings: &mut ScannerFindings,
     ) {
-        let mut wanted: Vec<(ResourceType, String, String)> = dependents
-            .iter()
-            .flat_map(|d| owners_to_confirm(d, &ctx.discovery, owners))
-            .collect();
         wanted.sort_by(|a, b| (a.0.qualified_name(), &a.1, &a.2).cmp(&(b.0.qualified_name(), &b.1, &b.2)));
         wanted.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1 && a.2 == b.2);
         if wanted.len() > MAX_CONFIRMATIONS {
@@ -245,7 +253,7 @@ impl OwnerReferenceScanner {
             .await;
         for (rt, ns, name, got) in reads {
             match got {
-                Ok(meta) => owners.confirm(&rt, &ns, &name, meta.as_ref().and_then(|m| m.uid.as_deref())),
+                Ok(found) => owners.confirm(&rt, &ns, &name, found.map(|o| o.uid.to_string()).as_deref()),
                 Err(e) => findings.issues.push(format!(
                     "could not re-read owner {}/{ns}/{name}: {e}",
                     rt.qualified_name()
@@ -256,33 +264,20 @@ impl OwnerReferenceScanner {
 }
 
 /// What makes a reference invalid (`ownerReferences[I] has no uid`), for the first one that is.
-fn invalid_reference(references: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference]) -> Option<String> {
+fn invalid_reference(references: &[OwnerRef]) -> Option<String> {
     references.iter().enumerate().find_map(|(i, r)| {
         let missing: Vec<&str> = [
-            ("apiVersion", &r.api_version),
-            ("kind", &r.kind),
-            ("name", &r.name),
-            ("uid", &r.uid),
+            ("apiVersion", r.api_version.trim().is_empty()),
+            ("kind", r.kind.trim().is_empty()),
+            ("name", r.name.trim().is_empty()),
+            ("uid", r.uid.to_string().trim().is_empty()),
         ]
         .into_iter()
-        .filter(|(_, v)| v.trim().is_empty())
+        .filter(|(_, empty)| *empty)
         .map(|(k, _)| k)
         .collect();
         (!missing.is_empty()).then(|| format!("ownerReferences[{i}] has no {}", missing.join(", ")))
     })
-}
-
-fn index_of(result: &ListResult) -> ObjectIndex {
-    let mut index = ObjectIndex::default();
-    for o in &result.objects {
-        let m = &o.metadata;
-        index.insert(
-            m.namespace.as_deref().unwrap_or_default(),
-            m.name.as_deref().unwrap_or_default(),
-            m.uid.as_deref().unwrap_or_default(),
-        );
-    }
-    index
 }
 
 #[cfg(test)]
