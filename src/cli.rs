@@ -305,29 +305,9 @@ fn given_as(sub: &clap::ArgMatches, id: &str) -> String {
     }
 }
 
-fn explicit(sub: &clap::ArgMatches, id: &str) -> bool {
-    matches!(
-        sub.value_source(id),
-        Some(clap::parser::ValueSource::CommandLine | clap::parser::ValueSource::EnvVariable)
-    )
-}
-
-/// The remediation flags besides the mode, by argument id.
-const REMEDIATION_SETTINGS: [&str; 8] = [
-    "remediation_actions",
-    "remediation_finalizers",
-    "remediation_namespaces",
-    "remediation_exclude_namespaces",
-    "remediation_min_rounds",
-    "remediation_max_per_round",
-    "remediation_max_per_hour",
-    "remediation_halt_above",
-];
-
 /// Combinations of valid values that cannot work: each is refused (exit 2) naming the flags (or
 /// variables) involved, before anything starts. Every value on its own was checked by its parser.
 fn check_combinations(command: &str, sub: &clap::ArgMatches, parsed: &Command) -> Result<(), String> {
-    env_twin_agrees(command, sub)?;
     let remediation = match parsed {
         Command::Run(a) => &a.remediation,
         #[cfg(feature = "demo")]
@@ -336,20 +316,12 @@ fn check_combinations(command: &str, sub: &clap::ArgMatches, parsed: &Command) -
         Command::Scan(_) => return Ok(()),
     };
     use crate::remediation::action::ActionKind;
-    use crate::remediation::flags::ModeArg;
-    // `run` with the queue off (the default) takes no remediation setting: it would do nothing.
-    // (`demo` runs the queue in dry-run when off; `remediate` has no mode.)
-    if command == "run" && remediation.remediation == ModeArg::Off {
-        if let Some(id) = REMEDIATION_SETTINGS.iter().find(|id| explicit(sub, id)) {
-            return Err(format!(
-                "{} has no effect with --remediation off (the default: nothing is ever remediated); add --remediation dry-run or --remediation enforce, or leave it out",
-                given_as(sub, id)
-            ));
-        }
-    }
+    // `--remediation off` ignores the other remediation settings on purpose: it is the kill
+    // switch, flipped without removing the rest of the configuration.
     if command == "remediate" {
         for id in ["remediation", "remediation_min_rounds"] {
-            if explicit(sub, id) {
+            // Only on the command line: the daemon's environment may well set the mode.
+            if sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
                 return Err(format!(
                     "{} does not apply to remediate (it prints the plan, or applies it with --confirm: your confirmation stands in for the mode and the rounds)",
                     given_as(sub, id)
@@ -368,14 +340,8 @@ fn check_combinations(command: &str, sub: &clap::ArgMatches, parsed: &Command) -
             given_as(sub, "remediation_exclude_namespaces")
         ));
     }
-    let removes_finalizers = remediation.remediation_actions.contains(&ActionKind::RemoveFinalizer);
-    if !remediation.remediation_finalizers.is_empty() && !removes_finalizers {
-        return Err(format!(
-            "{} lists finalizers but {} leaves out remove_finalizer: none would ever be removed",
-            given_as(sub, "remediation_finalizers"),
-            given_as(sub, "remediation_actions")
-        ));
-    }
+    // Finalizers listed while remove_finalizer is not allowed are inert, not contradictory: it is
+    // how one action is switched off without losing its allowlist.
     if remediation
         .remediation_actions
         .iter()
@@ -386,48 +352,6 @@ fn check_combinations(command: &str, sub: &clap::ArgMatches, parsed: &Command) -
             "{} allows only remove_finalizer but --remediation-finalizers lists none: the queue could never act (name the finalizers that are safe to strip)",
             given_as(sub, "remediation_actions")
         ));
-    }
-    Ok(())
-}
-
-/// A flag given on the command line whose `GARBAGE_AUDIT_*` twin is also set, to a different
-/// value: two settings for one thing, and the one in the environment would be silently ignored.
-fn env_twin_agrees(command: &str, sub: &clap::ArgMatches) -> Result<(), String> {
-    let cli = Cli::command();
-    let Some(def) = cli.find_subcommand(command) else {
-        return Ok(());
-    };
-    let normalise = |values: Vec<String>| -> Vec<String> {
-        values
-            .iter()
-            .flat_map(|v| v.split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
-            .filter(|v| !v.is_empty())
-            .collect()
-    };
-    for arg in def.get_arguments() {
-        let id = arg.get_id().as_str();
-        let Some(env) = arg.get_env() else { continue };
-        if !arg.get_action().takes_values() || sub.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
-            continue;
-        }
-        let Some(from_env) = std::env::var_os(env) else {
-            continue;
-        };
-        let on_command_line: Vec<String> = sub
-            .get_raw(id)
-            .into_iter()
-            .flatten()
-            .map(|v| v.to_string_lossy().into_owned())
-            .collect();
-        let from_env = from_env.to_string_lossy().into_owned();
-        if normalise(on_command_line.clone()) != normalise(vec![from_env.clone()]) {
-            let env = env.to_string_lossy();
-            return Err(format!(
-                "--{} {} disagrees with {env}={from_env}: set it once (on the command line or in the environment)",
-                arg.get_long().unwrap_or(id),
-                on_command_line.join(",")
-            ));
-        }
     }
     Ok(())
 }
