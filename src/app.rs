@@ -96,17 +96,22 @@ pub(crate) async fn serve_and_scan(
     }
 }
 
-/// Binds `--listen` and logs the address actually bound (useful with port 0).
-pub(crate) async fn bind(
+/// Binds `--listen`. Called before anything reaches the cluster: an address that cannot be
+/// bound ends the process before a request (or, in enforce, the Lease) is sent.
+pub(crate) async fn bind(listen: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    http::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on --listen {listen}"))
+}
+
+/// Logs the address actually bound (useful with port 0), once everything is set up.
+pub(crate) fn announce(
+    listener: &tokio::net::TcpListener,
     listen: std::net::SocketAddr,
     interval: std::time::Duration,
-) -> anyhow::Result<tokio::net::TcpListener> {
-    let listener = http::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on --listen {listen}"))?;
+) {
     let local = listener.local_addr().unwrap_or(listen);
     tracing::info!(listen = %local, interval = %humantime::format_duration(interval), "serving /metrics, /findings, /healthz, /readyz");
-    Ok(listener)
 }
 
 /// How long a shutdown waits for a remediation action in flight (the Deployment's
@@ -149,13 +154,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
         return cannot_run(e);
     }
     until_shutdown(|cancel| async move {
+        let listener = bind(args.listen).await?;
         let api = ClusterApi::connect(&args.cluster.connection(), args.audit.limits())
             .await
             .context("connecting to the cluster")?;
         let mut auditor = auditor(api.clone(), &args.audit)?;
         auditor.remediator =
             crate::remediation::setup::remediator(&api, &args.remediation, &args.audit, &auditor.metrics).await?;
-        let listener = bind(args.listen, args.interval).await?;
+        announce(&listener, args.listen, args.interval);
         serve_and_scan(auditor, listener, args.interval, |_| {}, cancel).await;
         Ok(())
     })

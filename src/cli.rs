@@ -75,10 +75,21 @@ pub enum OutputFormat {
     Junit,
 }
 
+/// The longest duration a flag takes: far beyond any useful interval, deadline or age, and far
+/// from where adding it to the clock overflows (a `--request-timeout` of 500000000000y used to
+/// panic on the first request).
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 fn duration(s: &str) -> Result<Duration, String> {
+    if s.trim_start().starts_with('-') {
+        return Err("must be greater than zero".into());
+    }
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (expected a duration such as 30s, 1m or 1h30m)"))?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
+    }
+    if d > MAX_DURATION {
+        return Err("must be at most 10 years (3650d)".into());
     }
     Ok(d)
 }
@@ -108,11 +119,13 @@ fn audited_resources(s: &str) -> Result<AuditedResources, String> {
     Ok(AuditedResources::Named(names))
 }
 
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
+/// A whole number of at least 1 (a negative one is refused by name, not as a stray argument).
+pub(crate) fn positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+        Err(_) if s.trim().parse::<i128>().is_ok() => Err("must be at least 1".into()),
+        Err(e) => Err(format!("{e} (expected a whole number of at least 1)")),
     }
 }
 
@@ -124,11 +137,19 @@ fn qps(s: &str) -> Result<f64, String> {
     }
 }
 
+fn whole(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) => Ok(n),
+        Err(_) if s.trim().parse::<i128>().is_ok() => Err("must not be negative".into()),
+        Err(e) => Err(format!("{e} (expected a whole number)")),
+    }
+}
+
 /// Flags shared by every command that audits a cluster.
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
     /// A namespace Terminating for longer than this is stuck.
-    #[arg(long, env = "GARBAGE_AUDIT_STUCK_AFTER", default_value = "15m", value_parser = duration)]
+    #[arg(long, env = "GARBAGE_AUDIT_STUCK_AFTER", default_value = "15m", value_parser = duration, allow_hyphen_values = true)]
     pub stuck_after: Duration,
     /// Resources whose ownerReferences are audited: `all`, or a comma list of resource names as kubectl takes them (`hpa`, `deployments.apps`, `pods`).
     #[arg(long, env = "GARBAGE_AUDIT_OWNER_RESOURCES", default_value = "horizontalpodautoscalers.autoscaling", value_parser = audited_resources)]
@@ -137,19 +158,19 @@ pub struct AuditArgs {
     #[arg(long, env = "GARBAGE_AUDIT_STUCK_OBJECTS")]
     pub stuck_objects: bool,
     /// Cap on per-object metric series (garbage_audit_owner_reference_problem_info).
-    #[arg(long, env = "GARBAGE_AUDIT_MAX_OBJECT_SERIES", default_value_t = 1000)]
+    #[arg(long, env = "GARBAGE_AUDIT_MAX_OBJECT_SERIES", default_value = "1000", value_parser = whole, allow_hyphen_values = true)]
     pub max_object_series: usize,
     /// Maximum API requests in flight.
-    #[arg(long, env = "GARBAGE_AUDIT_CONCURRENCY", default_value = "4", value_parser = positive)]
+    #[arg(long, env = "GARBAGE_AUDIT_CONCURRENCY", default_value = "4", value_parser = positive, allow_hyphen_values = true)]
     pub concurrency: usize,
     /// Maximum API requests started per second.
-    #[arg(long, env = "GARBAGE_AUDIT_QPS", default_value = "50", value_parser = qps)]
+    #[arg(long, env = "GARBAGE_AUDIT_QPS", default_value = "50", value_parser = qps, allow_hyphen_values = true)]
     pub qps: f64,
     /// Items per page when listing.
-    #[arg(long, env = "GARBAGE_AUDIT_PAGE_SIZE", default_value = "500", value_parser = positive)]
+    #[arg(long, env = "GARBAGE_AUDIT_PAGE_SIZE", default_value = "500", value_parser = positive, allow_hyphen_values = true)]
     pub page_size: usize,
     /// Deadline for one API request.
-    #[arg(long, env = "GARBAGE_AUDIT_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration)]
+    #[arg(long, env = "GARBAGE_AUDIT_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration, allow_hyphen_values = true)]
     pub request_timeout: Duration,
     /// Log format.
     #[arg(long, env = "GARBAGE_AUDIT_LOG_FORMAT", value_enum, default_value = "text")]
@@ -196,7 +217,7 @@ pub struct RunArgs {
     #[arg(long, env = "GARBAGE_AUDIT_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: SocketAddr,
     /// Time between scans (plus up to 10 % jitter).
-    #[arg(long, env = "GARBAGE_AUDIT_INTERVAL", default_value = "1m", value_parser = duration)]
+    #[arg(long, env = "GARBAGE_AUDIT_INTERVAL", default_value = "1m", value_parser = duration, allow_hyphen_values = true)]
     pub interval: Duration,
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -228,7 +249,7 @@ pub struct DemoArgs {
     #[arg(long, env = "GARBAGE_AUDIT_LISTEN", default_value = "127.0.0.1:9090")]
     pub listen: SocketAddr,
     /// Time between scans.
-    #[arg(long, env = "GARBAGE_AUDIT_INTERVAL", default_value = "5s", value_parser = duration)]
+    #[arg(long, env = "GARBAGE_AUDIT_INTERVAL", default_value = "5s", value_parser = duration, allow_hyphen_values = true)]
     pub interval: Duration,
     /// Where to write the simulated cluster's kubeconfig (default: a new file under the temp dir).
     #[arg(long, env = "GARBAGE_AUDIT_KUBECONFIG_OUT")]
@@ -265,7 +286,74 @@ where
     let matches = command
         .try_get_matches_from(args.clone())
         .map_err(|e| name_env_source(e, &args))?;
-    Cli::from_arg_matches(&matches)
+    let cli = Cli::from_arg_matches(&matches)?;
+    if let Some((command, sub)) = matches.subcommand() {
+        check_combinations(command, sub, &cli.command)
+            .map_err(|message| clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, format!("{message}\n")))?;
+    }
+    Ok(cli)
+}
+
+/// How the user set the argument `id` (`--flag-name`): the flag, or the `GARBAGE_AUDIT_*` variable.
+fn given_as(sub: &clap::ArgMatches, id: &str) -> String {
+    let flag = format!("--{}", id.replace('_', "-"));
+    match sub.value_source(id) {
+        Some(clap::parser::ValueSource::EnvVariable) => {
+            format!("GARBAGE_AUDIT_{} ({flag})", id.to_ascii_uppercase())
+        }
+        _ => flag,
+    }
+}
+
+/// Combinations of valid values that cannot work: each is refused (exit 2) naming the flags (or
+/// variables) involved, before anything starts. Every value on its own was checked by its parser.
+fn check_combinations(command: &str, sub: &clap::ArgMatches, parsed: &Command) -> Result<(), String> {
+    let remediation = match parsed {
+        Command::Run(a) => &a.remediation,
+        #[cfg(feature = "demo")]
+        Command::Demo(a) => &a.remediation,
+        Command::Remediate(a) => &a.remediation,
+        Command::Scan(_) => return Ok(()),
+    };
+    use crate::remediation::action::ActionKind;
+    // `--remediation off` ignores the other remediation settings on purpose: it is the kill
+    // switch, flipped without removing the rest of the configuration.
+    if command == "remediate" {
+        for id in ["remediation", "remediation_min_rounds"] {
+            // Only on the command line: the daemon's environment may well set the mode.
+            if sub.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                return Err(format!(
+                    "{} does not apply to remediate (it prints the plan, or applies it with --confirm: your confirmation stands in for the mode and the rounds)",
+                    given_as(sub, id)
+                ));
+            }
+        }
+    }
+    if let Some(ns) = remediation
+        .remediation_namespaces
+        .iter()
+        .find(|n| remediation.remediation_exclude_namespaces.contains(n))
+    {
+        return Err(format!(
+            "namespace {ns:?} is both in {} and in {}: say once whether the queue may act there",
+            given_as(sub, "remediation_namespaces"),
+            given_as(sub, "remediation_exclude_namespaces")
+        ));
+    }
+    // Finalizers listed while remove_finalizer is not allowed are inert, not contradictory: it is
+    // how one action is switched off without losing its allowlist.
+    if remediation
+        .remediation_actions
+        .iter()
+        .all(|a| *a == ActionKind::RemoveFinalizer)
+        && remediation.remediation_finalizers.is_empty()
+    {
+        return Err(format!(
+            "{} allows only remove_finalizer but --remediation-finalizers lists none: the queue could never act (name the finalizers that are safe to strip)",
+            given_as(sub, "remediation_actions")
+        ));
+    }
+    Ok(())
 }
 
 /// A bad value that came from a `GARBAGE_AUDIT_*` variable, not from the command line, is

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 
-use crate::app::{auditor, bind, cannot_run, init_logging, serve_and_scan, until_shutdown};
+use crate::app::{announce, auditor, bind, cannot_run, init_logging, serve_and_scan, until_shutdown};
 use crate::changes::{finding_entries, Change, ChangeTracker};
 use crate::cli::DemoArgs;
 use crate::findings::Report;
@@ -83,7 +83,7 @@ async fn demo(args: &DemoArgs, path: &Path, cancel: tokio_util::sync::Cancellati
         .context("starting the simulated cluster")?;
     sim.write_kubeconfig(path)
         .with_context(|| format!("writing {}", path.display()))?;
-    let listener = bind(args.listen, args.interval).await?;
+    let listener = bind(args.listen).await?;
     let local = listener.local_addr().unwrap_or(args.listen);
     let guide = Arc::new(Mutex::new(String::new()));
     let connection = Connection {
@@ -116,6 +116,7 @@ async fn demo(args: &DemoArgs, path: &Path, cancel: tokio_util::sync::Cancellati
     }
     auditor.remediator =
         crate::remediation::setup::remediator(&api, &remediation, &args.audit, &auditor.metrics).await?;
+    announce(&listener, args.listen, args.interval);
     tokio::select! {
         () = serve_and_scan(auditor, listener, args.interval, on_report, cancel) => {}
         () = reprint_on_sigusr1(guide) => {}

@@ -282,6 +282,119 @@ fn bad_configuration_exits_2_naming_the_flag() {
     );
 }
 
+/// `GARBAGE_AUDIT_*` variables of one case.
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
+/// Runs `cmd` to completion, at most 30 s (then it is killed: it started instead of refusing).
+fn run_bounded(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// Every combination of flags and `GARBAGE_AUDIT_*` variables that cannot work exits 2 naming the
+/// flag (or the variable), before anything starts: no request reaches the API server (kube-sim's
+/// request log is empty; in enforce not even the Lease), nothing is served (no `serving` line,
+/// the process ends on its own). One process per case, against a live cluster so that a case
+/// that did start would show. Valid neighbours of the refused combinations start (last loop).
+#[tokio::test(flavor = "multi_thread")]
+async fn combinations_that_cannot_work_exit_2_before_anything_starts() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    c.sim.record_requests(true);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let in_use = taken.local_addr().unwrap().to_string();
+    let listen = ["--listen", "127.0.0.1:0"];
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<&str>, Env, Vec<&str>)> = vec![
+        // Contradictions and settings under which the queue could never act.
+        (vec!["run", "--remediation", "enforce", "--remediation-namespaces", "a,b", "--remediation-exclude-namespaces", "b"], vec![], vec!["--remediation-namespaces", "--remediation-exclude-namespaces", "\"b\""]),
+        (vec!["run", "--remediation", "enforce", "--remediation-namespaces", "ml"], vec![("GARBAGE_AUDIT_REMEDIATION_EXCLUDE_NAMESPACES", "ml")], vec!["--remediation-namespaces", "GARBAGE_AUDIT_REMEDIATION_EXCLUDE_NAMESPACES", "\"ml\""]),
+        (vec!["run", "--remediation", "dry-run", "--remediation-actions", "remove_finalizer"], vec![], vec!["--remediation-actions", "--remediation-finalizers"]),
+        (vec!["run", "--remediation", "enforce", "--remediation-max-per-round", "0"], vec![], vec!["--remediation-max-per-round", "'0'"]),
+        (vec!["run", "--remediation", "enforce", "--remediation-max-per-hour", "0"], vec![], vec!["--remediation-max-per-hour", "'0'"]),
+        (vec!["run", "--remediation", "enforce"], vec![("GARBAGE_AUDIT_REMEDIATION_HALT_ABOVE", "0")], vec!["GARBAGE_AUDIT_REMEDIATION_HALT_ABOVE"]),
+        (vec!["run", "--remediation", "enforce", "--remediation-min-rounds", "-1"], vec![], vec!["--remediation-min-rounds", "'-1'"]),
+        // remediate has no mode and no rounds: the confirmation stands in for them.
+        (vec!["remediate", "--remediation", "enforce"], vec![], vec!["--remediation", "does not apply to remediate"]),
+        (vec!["remediate", "--remediation-min-rounds", "2"], vec![], vec!["--remediation-min-rounds", "does not apply to remediate"]),
+        // Zero, negative and unbounded numbers and durations.
+        (vec!["scan", "--page-size", "-1"], vec![], vec!["--page-size", "'-1'"]),
+        (vec!["scan", "--concurrency", "-2"], vec![], vec!["--concurrency", "'-2'"]),
+        (vec!["scan", "--concurrency", "0"], vec![], vec!["--concurrency", "'0'"]),
+        (vec!["scan", "--qps", "-5"], vec![], vec!["--qps", "'-5'"]),
+        (vec!["scan", "--max-object-series", "-1"], vec![], vec!["--max-object-series", "'-1'"]),
+        (vec!["run", "--interval", "-5s"], vec![], vec!["--interval", "'-5s'"]),
+        (vec!["run", "--interval", "0s"], vec![], vec!["--interval", "'0s'"]),
+        (vec!["scan", "--request-timeout", "500000000000y"], vec![], vec!["--request-timeout", "at most"]),
+        (vec!["scan"], vec![("GARBAGE_AUDIT_STUCK_AFTER", "-1m")], vec!["GARBAGE_AUDIT_STUCK_AFTER"]),
+        // An address that cannot be listened on: refused before the cluster is contacted (in
+        // enforce the Lease used to be taken first).
+        (vec!["run", "--remediation", "enforce", "--listen", &in_use], vec![], vec!["--listen", &in_use]),
+        (vec!["run", "--listen", "127.0.0.1:99999"], vec![], vec!["--listen", "99999"]),
+    ];
+    for (args, env, needles) in &cases {
+        let mut full: Vec<&str> = args.clone();
+        if args[0] == "run" && !args.contains(&"--listen") {
+            full.extend(listen);
+        }
+        let mut cmd = c.command(&full);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let (code, stderr) = tokio::task::spawn_blocking(move || run_bounded(cmd)).await.unwrap();
+        let requests: Vec<String> = c
+            .sim
+            .take_request_log()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.uri))
+            .collect();
+        assert_eq!(code, Some(2), "{full:?} {env:?}: {stderr}");
+        for needle in needles {
+            assert!(stderr.contains(needle), "{full:?} {env:?}: {needle:?} not in {stderr}");
+        }
+        assert!(
+            !stderr.contains("serving /metrics") && !stderr.contains("remediation queue on"),
+            "{full:?} {env:?} started: {stderr}"
+        );
+        assert!(requests.is_empty(), "{full:?} {env:?} reached the API: {requests:?}");
+    }
+    drop(taken);
+    // The neighbours that can work start: the checks are not broader than the rule.
+    #[rustfmt::skip]
+    let valid: Vec<(Vec<&str>, Env)> = vec![
+        (vec!["--remediation", "enforce", "--remediation-namespaces", "a", "--remediation-exclude-namespaces", "b", "--remediation-actions", "fix_owner_kind,remove_finalizer"], vec![]),
+        (vec!["--remediation", "dry-run", "--remediation-actions", "remove_finalizer", "--remediation-finalizers", "example.com/f"], vec![]),
+        (vec!["--interval", "5m"], vec![("GARBAGE_AUDIT_INTERVAL", "5m"), ("GARBAGE_AUDIT_LOG_FORMAT", "text")]),
+        // The command line wins over its GARBAGE_AUDIT_* twin (clap's rule, documented).
+        (vec!["--interval", "5m"], vec![("GARBAGE_AUDIT_INTERVAL", "1m")]),
+        // --remediation off is the kill switch: the other settings may stay configured.
+        (vec!["--remediation", "off", "--remediation-actions", "fix_owner_kind", "--remediation-finalizers", "example.com/f"], vec![("GARBAGE_AUDIT_REMEDIATION_MIN_ROUNDS", "5")]),
+    ];
+    for (extra, env) in valid {
+        let mut args = vec!["run", "--listen", "127.0.0.1:0"];
+        args.extend(extra.iter().copied());
+        let mut cmd = c.command(&args);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let d = spawn_daemon(cmd);
+        let ok = eventually(Duration::from_secs(30), || {
+            (http_get(d.addr, "/healthz").0 == 200).then_some(())
+        })
+        .await;
+        assert!(ok.is_some(), "{args:?} {env:?} did not start");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_resource_the_cluster_does_not_serve_is_a_configuration_error() {
     let c = cluster(Some("aibrix"), &[]).await;

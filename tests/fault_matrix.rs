@@ -15,14 +15,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{cluster, http_get, spawn_daemon, Cluster};
+use kube_garbage_audit::cli::{self, Command};
 use kube_garbage_audit::findings::Report;
 use kube_garbage_audit::kubeapi::{ApiLimits, ClusterApi, Connection};
 use kube_garbage_audit::metrics::Metrics;
+use kube_garbage_audit::remediation;
 use kube_garbage_audit::scanners::namespaces::NamespaceScanner;
 use kube_garbage_audit::scanners::owner_references::{AuditedResources, OwnerReferenceScanner};
 use kube_garbage_audit::scheduler::Auditor;
 use kube_sim::Fault;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const HPAS: &str = "horizontalpodautoscalers.autoscaling";
 const ADAPTERS: &str = "modeladapters.model.aibrix.ai";
@@ -511,6 +514,214 @@ fn hostile_objects() -> RowFuture {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 9. Remediation under faults
+
+const FINALIZER: &str = "adapter.model.aibrix.ai/finalizer";
+
+/// The objects the queue's three actions write (delete_orphan, fix_owner_kind, remove_finalizer),
+/// as kube-sim stores them: each one's resourceVersion, or `gone`.
+fn action_targets(c: &Cluster) -> Vec<String> {
+    [
+        ("autoscaling/horizontalpodautoscalers", "llm-serving", "mistral-7b-hpa"),
+        ("autoscaling/horizontalpodautoscalers", "llm-serving", "llama-3-8b-hpa"),
+        ("model.aibrix.ai/modeladapters", "aibrix-system", "qwen-code-lora"),
+    ]
+    .iter()
+    .map(|(storage, ns, name)| {
+        c.sim
+            .get_stored(storage, ns, name)
+            .and_then(|o| o["metadata"]["resourceVersion"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "gone".into())
+    })
+    .collect()
+}
+
+/// Write requests kube-sim answered since the last call (the Lease's renewals aside: enforce
+/// keeps its Lease, which is not an action). Dry runs count: they are writes the queue sends.
+fn writes_since_last(c: &Cluster) -> Vec<String> {
+    c.sim
+        .take_request_log()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.uri.contains("/leases"))
+        .map(|r| format!("{} {}", r.method, r.uri))
+        .collect()
+}
+
+/// One daemon round as `Auditor::run` does it: the scan, then the remediation round on its
+/// report; the `/remediations` document afterwards.
+async fn remediation_round(a: &Auditor, cancel: &CancellationToken) -> (Report, serde_json::Value) {
+    let report = a.scan_once().await;
+    let remediator = a.remediator.as_ref().expect("remediation is on");
+    remediator.round(&report, cancel).await;
+    let status = serde_json::from_slice(&remediator.status_json()).expect("/remediations is JSON");
+    (report, status)
+}
+
+/// The plan's entries as (decision, roundsSeen).
+fn decisions(status: &serde_json::Value) -> Vec<(String, u64)> {
+    status["plan"]["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|e| {
+                    (
+                        e["decision"].as_str().unwrap_or_default().to_string(),
+                        e["roundsSeen"].as_u64().unwrap_or(99),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn applied(status: &serde_json::Value) -> usize {
+    status["lastActions"]
+        .as_array()
+        .map(|a| a.iter().filter(|x| x["result"] == "applied").count())
+        .unwrap_or_default()
+}
+
+/// `enforce`, `--remediation-min-rounds 3`, every action allowed: two clean rounds (seen 2 of 3),
+/// two rounds with `fault` on `resource`, then the fault clears. While it lasts nothing may be
+/// planned or written; the streak restarts, so the first two rounds after it still wait and the
+/// third acts. (Had the fault rounds not restarted the streak, the first round after them would
+/// act; had they planned, the request log would show the re-read's dry run.)
+fn remediation_under(kind: &'static str) -> RowFuture {
+    Box::pin(async move {
+        let (fault_text, resource, fault, timeout) = match kind {
+            "storm" => (
+                "remediation enforce (min-rounds 3): 503 + Retry-After: 1 storm on every HPA request, --request-timeout 3s, 2 rounds",
+                HPAS,
+                Fault::Throttle {
+                    code: 503,
+                    retry_after_secs: 1,
+                },
+                "3s",
+            ),
+            "forbidden" => (
+                "remediation enforce (min-rounds 3): 403 on modeladapters (the resource remove_finalizer writes), 2 rounds",
+                ADAPTERS,
+                Fault::Status(403),
+                "10s",
+            ),
+            _ => (
+                "remediation enforce (min-rounds 3): every HPA page truncated (complete HTTP answer, half the JSON), 2 rounds",
+                HPAS,
+                Fault::TruncatedBody,
+                "10s",
+            ),
+        };
+        let c = aibrix().await;
+        let args = [
+            "kube-garbage-audit",
+            "run",
+            "--stuck-after",
+            "1m",
+            "--request-timeout",
+            timeout,
+            "--remediation",
+            "enforce",
+            "--remediation-finalizers",
+            FINALIZER,
+            "--remediation-min-rounds",
+            "3",
+        ];
+        let Command::Run(run) = cli::parse_from(args).expect("flags parse").command else {
+            unreachable!("a run command")
+        };
+        let mut a = auditor(
+            &c,
+            Options {
+                request_timeout: run.audit.request_timeout,
+                ..Options::default()
+            },
+        )
+        .await;
+        a.remediator = remediation::setup::remediator(&a.api, &run.remediation, &run.audit, &a.metrics)
+            .await
+            .expect("remediation set up");
+        let remediator = a.remediator.clone().expect("enforce");
+        // Not holding the Lease would also write nothing: wait for it, so that the fault is what is tested.
+        let leader = common::eventually(Duration::from_secs(30), || remediator.is_leader().then_some(())).await;
+        let cancel = CancellationToken::new();
+        let before = action_targets(&c);
+        c.sim.record_requests(true);
+
+        // Two clean rounds: seen 1, then 2 of 3; nothing acts yet.
+        let mut clean_ok = leader.is_some() && before.iter().all(|v| v != "gone");
+        for n in 1..=2 {
+            let (r, status) = remediation_round(&a, &cancel).await;
+            let d = decisions(&status);
+            clean_ok &= baseline_holds(&r)
+                && d.len() == 3
+                && d.iter().all(|(decision, seen)| decision == "wait" && *seen == n)
+                && writes_since_last(&c).is_empty();
+        }
+
+        // The fault, for two rounds.
+        c.sim.inject_fault(resource, fault, None);
+        let mut during = Vec::new();
+        let mut fault_ok = true;
+        let mut blocked = String::new();
+        for _ in 0..2 {
+            let (r, status) = remediation_round(&a, &cancel).await;
+            let writes = writes_since_last(&c);
+            blocked = status["plan"]["blocked"].as_str().unwrap_or("none").to_string();
+            fault_ok &= !r.complete
+                && status["plan"]["blocked"].is_string()
+                && status["leader"] == true
+                && decisions(&status).iter().all(|(d, _)| d != "act")
+                && status["lastActions"].as_array().is_some_and(|a| a.is_empty())
+                && writes.is_empty()
+                && action_targets(&c) == before;
+            during.extend(writes);
+        }
+        let injected = c.sim.injected_faults(resource);
+        c.sim.clear_faults(resource);
+
+        // After it: complete rounds seen 1 and 2 of 3 still wait and write nothing; the third acts.
+        let mut waits = Vec::new();
+        let mut after_ok = true;
+        for n in 1..=2 {
+            let (r, status) = remediation_round(&a, &cancel).await;
+            let d = decisions(&status);
+            let writes = writes_since_last(&c);
+            after_ok &= r.complete
+                && d.len() == 3
+                && d.iter().all(|(decision, seen)| decision == "wait" && *seen == n)
+                && writes.is_empty()
+                && action_targets(&c) == before;
+            let waiting = d.iter().filter(|(decision, _)| decision == "wait").count();
+            waits.push(format!("round {n}: {waiting} of 3 wait, {} writes", writes.len()));
+        }
+        let (r, status) = remediation_round(&a, &cancel).await;
+        let acting = decisions(&status)
+            .iter()
+            .filter(|(d, seen)| d == "act" && *seen == 3)
+            .count();
+        let done = applied(&status);
+        let writes = writes_since_last(&c);
+        let real_writes = writes.iter().filter(|w| !w.contains("dryRun=All")).count();
+        let after = action_targets(&c);
+        let all_moved = after.iter().zip(&before).all(|(a, b)| a != b);
+        after_ok &= r.complete && acting == 3 && done == 3 && real_writes >= 3 && all_moved;
+        Row {
+            fault: fault_text,
+            expected: "no action planned or executed while the fault lasts (plan blocked, no write request, the 3 target objects' resourceVersions unchanged) and the consecutive-rounds count restarts: after it clears 2 complete rounds still wait, the 3rd applies all 3 actions",
+            observed: format!(
+                "before: seen 1, 2 of 3, clean: {clean_ok}; fault ({injected} faulted answers): blocked `{}`, {} write requests, targets unchanged: {fault_ok}; after: {}; round 3: {acting} act, {done} applied, {real_writes} writes, targets {:?} → {:?}",
+                truncate(&blocked, 90),
+                during.len(),
+                waits.join(", "),
+                before,
+                after
+            ),
+            holds: clean_ok && fault_ok && injected > 0 && after_ok,
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // 6. Hostile scrapers
 
 /// GET `path` over a fresh connection (blocking): the status code, 0 when it failed.
@@ -610,6 +821,9 @@ async fn fault_matrix() {
         ("closed-mid-body", broken("close")),
         ("truncated", broken("truncated")),
         ("hostile-objects", hostile_objects()),
+        ("remediation-storm", remediation_under("storm")),
+        ("remediation-forbidden", remediation_under("forbidden")),
+        ("remediation-truncated", remediation_under("truncated")),
     ];
     let filter = std::env::var("FAULT_MATRIX_ROWS").unwrap_or_default();
     let mut table = Vec::new();

@@ -521,6 +521,128 @@ async fn sigterm_during_an_action_finishes_and_records_it() {
     );
 }
 
+/// SIGTERM while the first of three planned actions is in flight: each action ends either done
+/// and recorded (the object changed, a `remediation applied` log line and an Event) or not done
+/// (the object untouched, no log line, no Event): the one in flight finishes, none starts after
+/// the signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_between_actions_leaves_each_done_and_recorded_or_not_done() {
+    let c = cluster(Some("aibrix"), &[]).await;
+    let version = |storage: &str, ns: &str, name: &str| {
+        c.sim
+            .get_stored(storage, ns, name)
+            .map(|o| o["metadata"]["resourceVersion"].to_string())
+    };
+    let targets = [
+        ("autoscaling/horizontalpodautoscalers", "llm-serving", "mistral-7b-hpa"),
+        ("autoscaling/horizontalpodautoscalers", "llm-serving", "llama-3-8b-hpa"),
+        ("model.aibrix.ai/modeladapters", "aibrix-system", "qwen-code-lora"),
+    ];
+    let before: Vec<Option<String>> = targets.iter().map(|(s, n, o)| version(s, n, o)).collect();
+    assert!(before.iter().all(Option::is_some), "{before:?}");
+    // Every HPA request takes 1.5 s: the first action (delete_orphan, keys sort by action) takes
+    // at least its re-read, dry run and DELETE, ~4.5 s.
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::from_millis(1500));
+    let mut d = spawn_daemon(c.command(&daemon_args(&[
+        "--remediation",
+        "enforce",
+        "--remediation-min-rounds",
+        "1",
+        "--remediation-finalizers",
+        FINALIZER,
+    ])));
+    let mut seen = logs_until(&d, |l| l.contains("remediation planned")).await;
+    let pid = d.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "exit {status}");
+    while let Ok(line) = d.logs.recv_timeout(Duration::from_secs(2)) {
+        seen.push(line);
+    }
+    c.sim
+        .set_latency("horizontalpodautoscalers.autoscaling", Duration::ZERO);
+    let events = c.kubectl(&["get", "events.events.k8s.io", "-A", "-o", "json"]).await;
+    let events: Value = serde_json::from_slice(&events.stdout).unwrap();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    let get = |kind: &str, ns: &str, name: &str, path: &str| {
+        let (kind, ns, name, path) = (kind.to_string(), ns.to_string(), name.to_string(), path.to_string());
+        let c = &c;
+        async move {
+            let out = c
+                .kubectl(&["get", &kind, &name, "-n", &ns, "-o", &format!("jsonpath={path}")])
+                .await;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+        }
+    };
+    let orphan_gone = get("hpa", "llm-serving", "mistral-7b-hpa", "{.metadata.name}")
+        .await
+        .is_none();
+    let kind_fixed = get(
+        "hpa",
+        "llm-serving",
+        "llama-3-8b-hpa",
+        "{.metadata.ownerReferences[0].kind}",
+    )
+    .await
+        == Some("PodAutoscaler".into());
+    let finalizer_gone = get(
+        "modeladapter",
+        "aibrix-system",
+        "qwen-code-lora",
+        "{.metadata.finalizers}",
+    )
+    .await
+    .is_none_or(|f| !f.contains(FINALIZER));
+    let mut done = Vec::new();
+    for (i, (action, object, is_done, reason)) in [
+        ("delete_orphan", "mistral-7b-hpa", orphan_gone, "OrphanDeleted"),
+        ("fix_owner_kind", "llama-3-8b-hpa", kind_fixed, "OwnerKindFixed"),
+        ("remove_finalizer", "qwen-code-lora", finalizer_gone, "FinalizerRemoved"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (storage, ns, name) = targets[i];
+        let untouched = version(storage, ns, name) == before[i];
+        let logged = seen
+            .iter()
+            .any(|l| l.contains("remediation applied") && l.contains(object));
+        let attempted = seen.iter().any(|l| {
+            (l.contains("remediation applied") || l.contains("remediation failed") || l.contains("remediation skipped"))
+                && l.contains(object)
+        });
+        let event = reasons.contains(&reason);
+        assert!(
+            (is_done && logged && event && !untouched) || (!is_done && !attempted && !event && untouched),
+            "{action} on {object}: done {is_done}, logged {logged}, Event {event}, untouched {untouched}: {seen:#?}"
+        );
+        if is_done {
+            done.push(action);
+        }
+    }
+    // The action in flight when the signal came finished; none started after it.
+    assert_eq!(done, ["delete_orphan"], "{seen:#?}");
+    let shutdown = seen.iter().position(|l| l.contains("shutdown signal received"));
+    let applied = seen.iter().position(|l| l.contains("remediation applied"));
+    assert!(shutdown.is_some() && shutdown < applied, "{seen:#?}");
+    assert!(
+        seen.iter().any(|l| l.contains("no further remediation this round")),
+        "{seen:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_changed_between_plan_and_act_is_skipped_not_overwritten() {
     let c = cluster(Some("aibrix"), &[]).await;

@@ -46,16 +46,20 @@ fn namespace(s: &str) -> Result<String, String> {
     Ok(n.to_string())
 }
 
+/// A cap of at least 1: 0 would let the queue act on nothing (`--remediation off` says that).
 fn count(s: &str) -> Result<usize, String> {
-    s.parse::<usize>().map_err(|e| e.to_string())
+    crate::cli::positive(s).map_err(|e| {
+        if e == "must be at least 1" {
+            "must be at least 1 (0 would never act; --remediation off turns the queue off)".into()
+        } else {
+            e
+        }
+    })
 }
 
 fn rounds(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
+    let n = crate::cli::positive(s)?;
+    u32::try_from(n).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,16 +80,16 @@ pub struct RemediationArgs {
     #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_EXCLUDE_NAMESPACES", value_delimiter = ',', value_parser = namespace)]
     pub remediation_exclude_namespaces: Vec<String>,
     /// Consecutive complete rounds a finding must be seen in before it is acted on.
-    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MIN_ROUNDS", default_value = "3", value_parser = rounds)]
+    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MIN_ROUNDS", default_value = "3", value_parser = rounds, allow_hyphen_values = true)]
     pub remediation_min_rounds: u32,
     /// Actions per round at most.
-    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MAX_PER_ROUND", default_value = "5", value_parser = count)]
+    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MAX_PER_ROUND", default_value = "5", value_parser = count, allow_hyphen_values = true)]
     pub remediation_max_per_round: usize,
     /// Applied actions per rolling hour at most.
-    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MAX_PER_HOUR", default_value = "30", value_parser = count)]
+    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_MAX_PER_HOUR", default_value = "30", value_parser = count, allow_hyphen_values = true)]
     pub remediation_max_per_hour: usize,
     /// If a round plans more candidates than this, act on none until the plan shrinks.
-    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_HALT_ABOVE", default_value = "50", value_parser = count)]
+    #[arg(long, env = "GARBAGE_AUDIT_REMEDIATION_HALT_ABOVE", default_value = "50", value_parser = count, allow_hyphen_values = true)]
     pub remediation_halt_above: usize,
 }
 

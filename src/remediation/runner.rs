@@ -115,7 +115,8 @@ impl Remediator {
         r
     }
 
-    fn is_leader(&self) -> bool {
+    /// True while this replica may write: it holds the Lease (enforce only; always false in dry-run).
+    pub fn is_leader(&self) -> bool {
         self.leader.as_ref().is_some_and(|l| *l.borrow())
     }
 
