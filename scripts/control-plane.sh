@@ -10,6 +10,9 @@
 #                                         DIR/audit.log (every API request, metadata level)
 #   scripts/control-plane.sh down DIR     stop everything `up DIR` started
 #
+# KGA_APISERVER_ARGS="--flag=value ..." adds flags to kube-apiserver (whitespace-separated), e.g.
+# a fast etcd compaction or low in-flight limits for a plane that produces API faults.
+#
 # Nothing listens beyond 127.0.0.1. The binaries are cached under
 # ${KGA_CONTROL_PLANE_CACHE:-~/.cache/kube-garbage-audit/control-plane}/<version>-<go.sum hash>/,
 # so a warm `up` does not rebuild; Go's own build and module caches make a rebuild cheap.
@@ -155,6 +158,8 @@ omitStages: ["RequestReceived"]
 rules:
   - level: Metadata
 EOF
+  local extra_args=()
+  read -r -a extra_args <<<"${KGA_APISERVER_ARGS:-}"
   start kube-apiserver "$DIR/kube-apiserver.log" "$bin/kube-apiserver" \
     --audit-policy-file "$DIR/audit-policy.yaml" --audit-log-path "$DIR/audit.log" \
     --etcd-servers "http://127.0.0.1:$etcd_port" \
@@ -168,7 +173,7 @@ EOF
     --authorization-mode RBAC \
     --token-auth-file "$DIR/tokens.csv" \
     --disable-admission-plugins ServiceAccount \
-    --v 1
+    --v 1 ${extra_args[@]+"${extra_args[@]}"}
   local url="https://127.0.0.1:$api_port"
   local ca="$DIR/pki/apiserver.crt"
   wait_for 120 kube-apiserver curl -sf --cacert "$ca" "$url/readyz" \

@@ -140,6 +140,20 @@ fn retry_delay(code: u16, retry_after: Option<Duration>, retries: u32) -> Option
     }
 }
 
+/// `delay` stretched by up to half of itself (`fraction` in [0, 1)): requests throttled together
+/// (API Priority and Fairness rejects a burst at once, each with the same `Retry-After`) come
+/// back spread out instead of colliding again. Pure.
+fn spread(delay: Duration, fraction: f64) -> Duration {
+    delay + delay.mul_f64(fraction.clamp(0.0, 1.0) / 2.0)
+}
+
+/// A fraction in [0, 1) that differs per call (std's per-instance random hash keys).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// The `Retry-After` header in seconds (the form the API server sends).
 fn retry_after_header(headers: &http::HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
@@ -369,7 +383,7 @@ impl ClusterApi {
                 _ => 0,
             };
             let deadline = deadline.expect("set by the first attempt");
-            match retry_delay(code, failed.retry_after, retries) {
+            match retry_delay(code, failed.retry_after, retries).map(|d| spread(d, random_fraction())) {
                 Some(delay) if retries < MAX_RETRIES && Instant::now() + delay < deadline => {
                     tracing::debug!(%what, code, delay_ms = delay.as_millis() as u64, "throttled; retrying");
                     retries += 1;
@@ -751,6 +765,17 @@ mod tests {
         assert_eq!(retry_delay(429, None, 0), Some(Duration::from_millis(250)));
         assert_eq!(retry_delay(429, None, 2), Some(Duration::from_millis(1000)));
         assert_eq!(retry_delay(429, None, 30), Some(s(4)));
+    }
+
+    #[test]
+    fn retries_are_spread_over_half_the_delay_again() {
+        let s = Duration::from_secs;
+        assert_eq!(spread(s(2), 0.0), s(2));
+        assert_eq!(spread(s(2), 0.5), Duration::from_millis(2500));
+        assert!(spread(s(2), 0.999_999) < s(3));
+        let fractions: Vec<f64> = (0..100).map(|_| random_fraction()).collect();
+        assert!(fractions.iter().all(|f| (0.0..1.0).contains(f)));
+        assert!(fractions.windows(2).any(|w| w[0] != w[1]), "differs per call");
     }
 
     #[test]

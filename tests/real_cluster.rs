@@ -12,6 +12,8 @@ mod real;
 
 #[path = "real/differential.rs"]
 mod differential;
+#[path = "real/faults.rs"]
+mod faults;
 
 use std::time::Duration;
 
@@ -71,6 +73,11 @@ fn main() {
         Case {
             name: "remediation_read_only_by_default_then_two_replicas_one_lease",
             run: remediation_read_only_by_default_then_two_replicas_one_lease,
+        },
+        // On a control plane of its own (fast etcd compaction, low in-flight limits).
+        Case {
+            name: "api_faults_on_a_real_server",
+            run: faults::api_faults_on_a_real_server,
         },
         // Last: an unavailable APIService stops every namespace deletion in the cluster.
         Case {

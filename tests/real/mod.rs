@@ -50,15 +50,23 @@ impl ControlPlane {
                 _tmp: None,
             };
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("kga-control-plane-")
-            .tempdir()
-            .expect("temp dir");
+        Self::start("kga-control-plane-", "", home)
+    }
+
+    /// Starts a control plane of its own (never `KGA_CONTROL_PLANE_DIR`'s) whose kube-apiserver
+    /// gets `apiserver_args` too, for cases that need a differently configured server.
+    pub fn dedicated(apiserver_args: &str) -> Self {
+        Self::start("kga-dedicated-", apiserver_args, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn start(prefix: &str, apiserver_args: &str, home: tempfile::TempDir) -> Self {
+        let tmp = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
         let dir = tmp.path().to_path_buf();
         let status = Command::new("bash")
             .arg(repo().join("scripts/control-plane.sh"))
             .arg("up")
             .arg(&dir)
+            .env("KGA_APISERVER_ARGS", apiserver_args)
             .stdin(Stdio::null())
             .status()
             .expect("bash runs");
