@@ -121,6 +121,7 @@ async fn list_bench() {
         sim.client(),
         ApiLimits {
             min_interval: Duration::ZERO,
+            burst: 1,
             ..ApiLimits::default()
         },
     );

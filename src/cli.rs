@@ -166,6 +166,9 @@ pub struct AuditArgs {
     /// Maximum API requests started per second.
     #[arg(long, env = "GARBAGE_AUDIT_QPS", default_value = "50", value_parser = qps, allow_hyphen_values = true)]
     pub qps: f64,
+    /// API requests that may start at once before --qps applies (client-go's burst).
+    #[arg(long, env = "GARBAGE_AUDIT_BURST", default_value = "100", value_parser = positive, allow_hyphen_values = true)]
+    pub burst: usize,
     /// Items per page when listing.
     #[arg(long, env = "GARBAGE_AUDIT_PAGE_SIZE", default_value = "500", value_parser = positive, allow_hyphen_values = true)]
     pub page_size: usize,
@@ -185,6 +188,7 @@ impl AuditArgs {
         ApiLimits {
             concurrency: self.concurrency,
             min_interval: Duration::from_secs_f64(1.0 / self.qps),
+            burst: u32::try_from(self.burst).unwrap_or(u32::MAX),
             page_size: u32::try_from(self.page_size).unwrap_or(u32::MAX),
             request_timeout: self.request_timeout,
         }

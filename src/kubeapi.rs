@@ -200,8 +200,10 @@ fn get_request(path: &str) -> http::Request<Vec<u8>> {
 pub struct ApiLimits {
     /// Requests in flight at once.
     pub concurrency: usize,
-    /// Minimum spacing between request starts (1 / QPS).
+    /// Minimum spacing between request starts (1 / QPS), on average.
     pub min_interval: Duration,
+    /// Request starts allowed at once before the spacing applies (a token bucket's size).
+    pub burst: u32,
     /// Items per page of a list.
     pub page_size: u32,
     /// Deadline for one request.
@@ -213,6 +215,7 @@ impl Default for ApiLimits {
         Self {
             concurrency: 4,
             min_interval: Duration::from_millis(20),
+            burst: 100,
             page_size: 500,
             request_timeout: Duration::from_secs(30),
         }
@@ -280,19 +283,29 @@ fn check_context(kubeconfig: &Kubeconfig, context: &str, source: &str) -> Result
     )))
 }
 
-/// Paces request starts to at most one per `min_interval`.
+/// Paces request starts: one per `min_interval` on average, up to `burst` at once (a token
+/// bucket, as client-go's rate limiter: `--qps` and `--burst`).
 #[derive(Debug)]
 struct Pacer {
+    /// When the next request would start if the bucket were empty (GCRA's theoretical arrival time).
     next: Mutex<Instant>,
     min_interval: Duration,
+    burst: u32,
+}
+
+/// When a request arriving at `now` may start, and the bucket's next `next`. Pure.
+fn schedule(next: Instant, now: Instant, interval: Duration, burst: u32) -> (Instant, Instant) {
+    let window = interval.saturating_mul(burst.max(1) - 1);
+    let earliest = next.checked_sub(window).unwrap_or(now);
+    (earliest.max(now), next.max(now) + interval)
 }
 
 impl Pacer {
     async fn wait(&self) {
         let start = {
             let mut next = self.next.lock().await;
-            let start = (*next).max(Instant::now());
-            *next = start + self.min_interval;
+            let (start, after) = schedule(*next, Instant::now(), self.min_interval, self.burst);
+            *next = after;
             start
         };
         tokio::time::sleep_until(start).await;
@@ -316,6 +329,7 @@ impl ClusterApi {
         let pacer = Arc::new(Pacer {
             next: Mutex::new(Instant::now()),
             min_interval: limits.min_interval,
+            burst: limits.burst,
         });
         Self {
             client,
@@ -765,6 +779,27 @@ mod tests {
         assert_eq!(retry_delay(429, None, 0), Some(Duration::from_millis(250)));
         assert_eq!(retry_delay(429, None, 2), Some(Duration::from_millis(1000)));
         assert_eq!(retry_delay(429, None, 30), Some(s(4)));
+    }
+
+    #[test]
+    fn starts_are_paced_after_a_burst() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let starts = |burst: u32, n: usize| {
+            let mut next = t0;
+            (0..n)
+                .map(|_| {
+                    let (start, after) = schedule(next, t0, s(1), burst);
+                    next = after;
+                    (start - t0).as_secs()
+                })
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(starts(3, 6), vec![0, 0, 0, 1, 2, 3]);
+        assert_eq!(starts(1, 3), vec![0, 1, 2]);
+        // An idle pacer refills: a request long after the last starts at once.
+        let (start, _) = schedule(t0, t0 + s(60), s(1), 3);
+        assert_eq!(start, t0 + s(60));
     }
 
     #[test]

@@ -331,6 +331,7 @@ async fn combinations_that_cannot_work_exit_2_before_anything_starts() {
         (vec!["scan", "--concurrency", "-2"], vec![], vec!["--concurrency", "'-2'"]),
         (vec!["scan", "--concurrency", "0"], vec![], vec!["--concurrency", "'0'"]),
         (vec!["scan", "--qps", "-5"], vec![], vec!["--qps", "'-5'"]),
+        (vec!["scan", "--burst", "0"], vec![], vec!["--burst", "'0'"]),
         (vec!["scan", "--max-object-series", "-1"], vec![], vec!["--max-object-series", "'-1'"]),
         (vec!["run", "--interval", "-5s"], vec![], vec!["--interval", "'-5s'"]),
         (vec!["run", "--interval", "0s"], vec![], vec!["--interval", "'0s'"]),

@@ -64,6 +64,7 @@ async fn auditor(c: &Cluster, o: Options) -> Auditor {
         request_timeout: o.request_timeout,
         page_size: o.page_size,
         min_interval: Duration::ZERO,
+        burst: 1,
         ..ApiLimits::default()
     };
     let conn = Connection {

@@ -37,6 +37,7 @@ fn api(c: &common::Cluster, page_size: u32) -> ClusterApi {
         ApiLimits {
             page_size,
             min_interval: Duration::ZERO,
+            burst: 1,
             ..ApiLimits::default()
         },
     )

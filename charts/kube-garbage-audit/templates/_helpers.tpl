@@ -73,7 +73,7 @@ app.kubernetes.io/component: auditor
 {{- if $c.stuckObjects }}
 - --stuck-objects
 {{- end }}
-{{- range $flag, $key := dict "max-object-series" "maxObjectSeries" "concurrency" "concurrency" "qps" "qps" "page-size" "pageSize" }}
+{{- range $flag, $key := dict "max-object-series" "maxObjectSeries" "concurrency" "concurrency" "qps" "qps" "burst" "burst" "page-size" "pageSize" }}
 {{- $v := index $c $key }}
 {{- if not (kindIs "invalid" $v) }}
 - {{ printf "--%s=%v" $flag $v | quote }}
