@@ -20,7 +20,11 @@
 //! file against an empty one), list-page and `/version` latency while its controllers drain the
 //! queue the load filled.
 //!
+//! With `--server real` the same cluster is created on a real control plane instead
+//! (scripts/control-plane.sh; see `bench_real`): scan and kubectl+jq only.
+//!
 //! Options: `--hpas 1000,10000` (sizes), `--runs 3`, `--kinds 50`, `--miscased 0.01`,
+//! `--server kube-sim|real`,
 //! `--format json|yaml` (the generated file: one JSON List, or a YAML stream of one document per
 //! object), `--no-kubectl`, `--no-all` (skip `--owner-resources all`), `--no-memory`.
 
@@ -46,6 +50,8 @@ struct Opts {
     kubectl: bool,
     all: bool,
     memory: bool,
+    /// `--server real`: a real control plane (scripts/control-plane.sh) instead of kube-sim.
+    real: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -58,6 +64,7 @@ fn parse_opts() -> Opts {
         kubectl: true,
         all: true,
         memory: true,
+        real: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -77,6 +84,13 @@ fn parse_opts() -> Opts {
             "--no-kubectl" => o.kubectl = false,
             "--no-all" => o.all = false,
             "--no-memory" => o.memory = false,
+            "--server" => {
+                o.real = match val().as_str() {
+                    "kube-sim" => false,
+                    "real" => true,
+                    other => panic!("--server kube-sim|real, not {other:?}"),
+                }
+            }
             other => panic!("unknown option {other:?} (see benches/scale.rs)"),
         }
     }
@@ -325,8 +339,11 @@ fn continue_token(body: &str) -> Option<String> {
     Some(body[at..at + end].to_string()).filter(|t| !t.is_empty())
 }
 
+/// The auditor's default `--burst`.
+const BURST: u32 = 100;
+
 /// Fetch every distinct request (lists page by page) with 4 in flight, discarding the bodies;
-/// with `qps`, request starts are paced like the auditor's `--qps`.
+/// with `qps`, request starts are paced like the auditor's `--qps` and `--burst`.
 async fn floor(client: kube::Client, requests: Vec<(String, String, usize)>, qps: Option<f64>) -> f64 {
     let permits = Arc::new(tokio::sync::Semaphore::new(4));
     let pacer = Arc::new(tokio::sync::Mutex::new(Instant::now()));
@@ -340,12 +357,15 @@ async fn floor(client: kube::Client, requests: Vec<(String, String, usize)>, qps
             for _ in 0..pages {
                 let _permit = permits.acquire().await.unwrap();
                 if let Some(iv) = interval {
-                    let mut at = pacer.lock().await;
-                    let now = Instant::now();
-                    if *at > now {
-                        tokio::time::sleep(*at - now).await;
-                    }
-                    *at = Instant::now().max(*at) + iv;
+                    // The auditor's token bucket: --qps on average, up to --burst at once.
+                    let start = {
+                        let mut next = pacer.lock().await;
+                        let now = Instant::now();
+                        let start = next.checked_sub(iv * (BURST - 1)).unwrap_or(now).max(now);
+                        *next = (*next).max(now) + iv;
+                        start
+                    };
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(start)).await;
                 }
                 let u = match &next {
                     Some(c) if uri.contains('?') => format!("{uri}&continue={c}"),
@@ -372,10 +392,11 @@ async fn floor(client: kube::Client, requests: Vec<(String, String, usize)>, qps
 
 const KUBECTL_JQ: &str = r#"set -eu
 now=$(date +%s)
-# 1. namespaces Terminating for more than 15 minutes, and their content that carries finalizers
-stuck=$(kubectl get namespaces -o json | jq -r --argjson now "$now" '.items[]
+# 1. namespaces Terminating for more than STUCK_AFTER seconds (15 minutes), and their content that
+#    carries finalizers
+stuck=$(kubectl get namespaces -o json | jq -r --argjson now "$now" --argjson after "${STUCK_AFTER:-900}" '.items[]
   | select(.metadata.deletionTimestamp != null)
-  | select(($now - (.metadata.deletionTimestamp | fromdateiso8601)) > 900) | .metadata.name')
+  | select(($now - (.metadata.deletionTimestamp | fromdateiso8601)) > $after) | .metadata.name')
 types=$(kubectl api-resources --verbs=list,delete --namespaced -o name | paste -sd, -)
 for ns in $stuck; do
   kubectl get "$types" -n "$ns" --ignore-not-found -o json | jq -r --arg ns "$ns" '.items[]
@@ -716,6 +737,266 @@ async fn bench_size(opts: &Opts, hpas: usize) {
     sim.shutdown().await;
 }
 
+/// `kubectl ARGS` with `kubeconfig` (stdin from `input`); panics with its stderr on failure.
+fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str], input: Option<&str>) -> String {
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    if let Some(text) = input {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Creates `objects` (a few thousand per `kubectl create`).
+fn create_all(kubeconfig: &Path, home: &Path, objects: &[Value]) {
+    for chunk in objects.chunks(2000) {
+        let list = json!({"apiVersion": "v1", "kind": "List", "items": chunk}).to_string();
+        kubectl(kubeconfig, home, &["create", "-f", "-", "-o", "name"], Some(&list));
+    }
+}
+
+/// The auditor identity's requests in the control plane's audit log so far.
+fn audited(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"username\":\"system:serviceaccount:kube-garbage-audit:kube-garbage-audit\""))
+        .count() as u64
+}
+
+/// The same cluster on a real control plane (scripts/control-plane.sh: etcd, kube-apiserver and
+/// kube-controller-manager built from the pinned Kubernetes modules), created through the API
+/// (so every object has the `managedFields` a real server writes), stuck namespaces made stuck
+/// for real (deleted while custom resources with a finalizer remain). The scan runs as the
+/// identity bound to deploy/base's ClusterRole; requests are counted from the API server's
+/// audit log. No floor here (the kube-sim rows have it); bytes are not counted.
+fn bench_real(opts: &Opts, hpas: usize) {
+    let shape = Shape::new(hpas, opts.kinds, opts.miscased);
+    let objects = generate(&shape);
+    let n_objects = objects.len();
+    let dir = tempfile::Builder::new().prefix("kga-bench-").tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/control-plane.sh");
+    let t = Instant::now();
+    let up = Command::new("bash")
+        .arg(&script)
+        .arg("up")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(up.success(), "scripts/control-plane.sh up failed");
+    let up_secs = t.elapsed().as_secs_f64();
+    let admin = dir.path().join("admin.kubeconfig");
+    let auditor = dir.path().join("auditor.kubeconfig");
+
+    let t = Instant::now();
+    let strip = |mut o: Value, keys: &[&str]| {
+        for k in keys {
+            if let Some(m) = o["metadata"].as_object_mut() {
+                m.remove(*k);
+            }
+        }
+        o
+    };
+    let (crds, rest): (Vec<Value>, Vec<Value>) = objects
+        .into_iter()
+        .partition(|o| o["kind"] == "CustomResourceDefinition");
+    create_all(&admin, &home, &crds);
+    kubectl(
+        &admin,
+        &home,
+        &["wait", "--for=condition=Established", "crd", "--all", "--timeout=180s"],
+        None,
+    );
+    let (hpa_objects, rest): (Vec<Value>, Vec<Value>) =
+        rest.into_iter().partition(|o| o["kind"] == "HorizontalPodAutoscaler");
+    let rest: Vec<Value> = rest
+        .into_iter()
+        .map(|mut o| {
+            if o["kind"] == "Namespace" {
+                o.as_object_mut().unwrap().remove("spec");
+                o.as_object_mut().unwrap().remove("status");
+            }
+            strip(o, &["uid", "deletionTimestamp", "generation"])
+        })
+        .collect();
+    create_all(&admin, &home, &rest);
+    // The owners' uids, as the server made them.
+    let mut uids = std::collections::HashMap::new();
+    for k in 0..shape.kinds {
+        let list: Value = serde_json::from_str(&kubectl(
+            &admin,
+            &home,
+            &["get", &format!("scaler{k:02}s.{GROUP}"), "-A", "-o", "json"],
+            None,
+        ))
+        .unwrap();
+        for o in list["items"].as_array().unwrap() {
+            let m = &o["metadata"];
+            uids.insert(
+                (
+                    m["namespace"].as_str().unwrap().to_string(),
+                    m["name"].as_str().unwrap().to_string(),
+                ),
+                m["uid"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    let hpa_objects: Vec<Value> = hpa_objects
+        .into_iter()
+        .map(|mut o| {
+            let key = (
+                o["metadata"]["namespace"].as_str().unwrap().to_string(),
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+            );
+            o["metadata"]["ownerReferences"][0]["uid"] = json!(uids[&key]);
+            strip(o, &["uid"])
+        })
+        .collect();
+    create_all(&admin, &home, &hpa_objects);
+    let stuck: Vec<String> = (0..shape.stuck).map(|n| format!("team-{n:05}")).collect();
+    let mut delete = vec!["delete", "namespace", "--wait=false"];
+    delete.extend(stuck.iter().map(String::as_str));
+    kubectl(&admin, &home, &delete, None);
+    let mut wait = vec!["wait", "--for=condition=NamespaceFinalizersRemaining", "--timeout=300s"];
+    let names: Vec<String> = stuck.iter().map(|n| format!("namespace/{n}")).collect();
+    wait.extend(names.iter().map(String::as_str));
+    kubectl(&admin, &home, &wait, None);
+    println!(
+        "\n## real control plane, {hpas} HPAs: {} namespaces ({} stuck for real), {} CRD kinds, {n_objects} objects; up in {up_secs:.0}s, created through the API in {:.0}s",
+        shape.namespaces,
+        shape.stuck,
+        shape.kinds,
+        t.elapsed().as_secs_f64()
+    );
+
+    // The namespaces were deleted seconds ago: --stuck-after 1s (and STUCK_AFTER=1 for kubectl+jq)
+    // makes them stuck, as the kube-sim rows' namespaces deleted 2 h ago are.
+    let kc = auditor.to_str().unwrap().to_string();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut variants: Vec<(&str, Vec<&str>)> = vec![("", vec![])];
+    if opts.all {
+        variants.push((" --owner-resources all", vec!["--owner-resources", "all"]));
+    }
+    for (label, extra) in &variants {
+        let mut row = Row {
+            name: format!("scan{label}"),
+            samples: vec![],
+            note: "as deploy/base's identity".into(),
+        };
+        for _ in 0..opts.runs {
+            let before = audited(dir.path());
+            let mut args = vec![
+                "scan",
+                "-o",
+                "json",
+                "--kubeconfig",
+                kc.as_str(),
+                "--log-level",
+                "error",
+                "--stuck-after",
+                "1s",
+            ];
+            args.extend(extra.iter().copied());
+            let (secs, rss, _) = timed_child(AUDITOR, &args, &[("KUBECONFIG", kc.as_str())]);
+            row.samples.push(Sample {
+                secs,
+                requests: audited(dir.path()) - before,
+                bytes: 0,
+                rss_kib: rss,
+            });
+        }
+        rows.push(row);
+    }
+    if opts.kubectl {
+        let mut row = Row {
+            name: "kubectl+jq".into(),
+            samples: vec![],
+            note: "as cluster-admin".into(),
+        };
+        for _ in 0..opts.runs {
+            let rss_file = tempfile::NamedTempFile::new().unwrap();
+            let start = Instant::now();
+            let out = Command::new("/usr/bin/time")
+                .args([
+                    "-f",
+                    "%M",
+                    "-o",
+                    rss_file.path().to_str().unwrap(),
+                    "bash",
+                    "-c",
+                    KUBECTL_JQ,
+                ])
+                .env("KUBECONFIG", &admin)
+                .env("HOME", &home)
+                .env("STUCK_AFTER", "1")
+                .output()
+                .expect("bash, kubectl and jq");
+            let secs = start.elapsed().as_secs_f64();
+            if !out.status.success() {
+                eprintln!("  kubectl+jq failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let rss = std::fs::read_to_string(rss_file.path())
+                .ok()
+                .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
+            row.note = format!(
+                "as cluster-admin; {} findings printed",
+                String::from_utf8_lossy(&out.stdout).lines().count()
+            );
+            row.samples.push(Sample {
+                secs,
+                requests: 0,
+                bytes: 0,
+                rss_kib: rss,
+            });
+        }
+        rows.push(row);
+    }
+    println!(
+        "\n| measured ({} runs, medians) | wall s | requests | peak RSS MiB | ratio | note |",
+        opts.runs
+    );
+    println!("|---|---:|---:|---:|---|---|");
+    let scan = rows[0].median();
+    for r in &rows {
+        let m = r.median();
+        let ratio = if r.name == "kubectl+jq" {
+            format!("kubectl+jq/scan {:.2}×", m.secs / scan.secs)
+        } else {
+            String::new()
+        };
+        let requests = if r.name == "kubectl+jq" {
+            "–".to_string()
+        } else {
+            m.requests.to_string()
+        };
+        println!(
+            "| {} | {:.2} | {requests} | {} | {ratio} | {} |",
+            r.name,
+            m.secs,
+            m.rss_kib
+                .map(|k| format!("{:.0}", mib(k)))
+                .unwrap_or_else(|| "–".into()),
+            r.note
+        );
+    }
+    let _ = Command::new("bash").arg(&script).arg("down").arg(dir.path()).status();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--serve") {
@@ -729,6 +1010,10 @@ fn main() {
         .unwrap();
     println!("# kube-garbage-audit scale benchmark: auditor {AUDITOR}");
     for &hpas in &opts.sizes {
-        rt.block_on(bench_size(&opts, hpas));
+        if opts.real {
+            bench_real(&opts, hpas);
+        } else {
+            rt.block_on(bench_size(&opts, hpas));
+        }
     }
 }
