@@ -340,6 +340,11 @@ impl ClusterApi {
         }
     }
 
+    /// Items per page of a list (`--page-size`).
+    pub fn page_size(&self) -> u32 {
+        self.limits.page_size
+    }
+
     /// Requests in flight at most (`--concurrency`).
     pub fn concurrency(&self) -> usize {
         self.limits.concurrency.max(1)
@@ -613,11 +618,54 @@ impl ClusterApi {
         keep: Keep,
         namespaces: &Namespaces,
     ) -> Result<ListResult, ApiError> {
+        let all = self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), None);
+        all.await.map(|p| p.result)
+    }
+
+    /// The first page of a list, with where it goes on and how much is left ([`Self::list_rest`]).
+    pub async fn list_first_page(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        keep: Keep,
+        namespaces: &Namespaces,
+    ) -> Result<PartialList, ApiError> {
+        self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), Some(1))
+            .await
+    }
+
+    /// The rest of a list [`Self::list_first_page`] began.
+    pub async fn list_rest(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        keep: Keep,
+        namespaces: &Namespaces,
+        begun: PartialList,
+    ) -> Result<ListResult, ApiError> {
+        if begun.next.is_none() {
+            return Ok(begun.result);
+        }
+        let rest = self.list_pages(rt, namespace, keep, namespaces, begun, None);
+        rest.await.map(|p| p.result)
+    }
+
+    /// Pages of a list from `from` (its first page when `from` is empty), at most `max_pages`.
+    async fn list_pages(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        keep: Keep,
+        namespaces: &Namespaces,
+        from: PartialList,
+        max_pages: Option<usize>,
+    ) -> Result<PartialList, ApiError> {
         let metadata_only = keep == Keep::Metadata;
         let path = collection_path(rt, namespace);
         let what = format!("listing {path}");
-        let mut out = ListResult::default();
-        let mut token: Option<String> = None;
+        let mut out = from.result;
+        let mut token: Option<String> = from.next;
+        let mut pages = 0;
         let mut unpaged = false;
         let mut expired = false;
         // Once the list continued from an inconsistent token, objects may come twice: by uid.
@@ -638,9 +686,12 @@ impl ClusterApi {
                 // Core types never vanish; a 404 there is an error.
                 Err(e) if e.status_code() == Some(404) && !rt.group.is_empty() => {
                     tracing::debug!(%path, "the resource is no longer served (404): zero objects this round");
-                    return Ok(ListResult {
-                        vanished: true,
-                        ..ListResult::default()
+                    return Ok(PartialList {
+                        result: ListResult {
+                            vanished: true,
+                            ..ListResult::default()
+                        },
+                        ..PartialList::default()
                     });
                 }
                 Err(e) if e.status_code() == Some(410) && token.is_some() => {
@@ -687,9 +738,39 @@ impl ClusterApi {
                 }
             }
             token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
-                return Ok(out);
+            pages += 1;
+            if token.is_none() || max_pages.is_some_and(|m| pages >= m) {
+                return Ok(PartialList {
+                    result: out,
+                    remaining: token
+                        .as_ref()
+                        .and(page.metadata.remaining_item_count)
+                        .and_then(|r| u64::try_from(r).ok()),
+                    next: token,
+                });
             }
+        }
+    }
+}
+
+/// A list read so far: what came, where it goes on, and how much the server said is left.
+#[derive(Debug, Default)]
+pub struct PartialList {
+    pub result: ListResult,
+    /// The continue token of the next page; `None` when the list is complete.
+    pub next: Option<String>,
+    /// The server's count of the objects not yet listed (`remainingItemCount`), when it gave one.
+    pub remaining: Option<u64>,
+}
+
+impl PartialList {
+    /// Pages still to fetch at `page_size` items each: `Some(0)` when complete, `None` when the
+    /// server did not say how much is left.
+    pub fn pages_left(&self, page_size: u32) -> Option<u64> {
+        match (&self.next, self.remaining) {
+            (None, _) => Some(0),
+            (Some(_), Some(r)) => Some(r.div_ceil(u64::from(page_size.max(1))).max(1)),
+            (Some(_), None) => None,
         }
     }
 }

@@ -4,6 +4,12 @@
 //! reads in full, metadata-only for everything else), so a metadata-only request and a full one
 //! never fetch the same list twice. A per-namespace request is answered from the cluster-wide
 //! list of the same resource when that list is already wanted this round.
+//!
+//! The content of stuck namespaces is listed by cost ([`RoundLists::list_in_namespaces`]): from a
+//! cluster-wide list the round wants anyway when there is one, else cluster-wide or namespace by
+//! namespace, whichever takes fewer requests. So that "wanted anyway" is known, scanners that list
+//! cluster-wide *declare* their lists ([`RoundLists::reserve`], then [`Declaration::done`]) and
+//! content listing waits for those declarations.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +55,42 @@ pub struct RoundLists {
     cells: Mutex<HashMap<ListKey, Arc<OnceCell<SharedList>>>>,
     /// Every namespace name of the round, held once.
     namespaces: Namespaces,
+    /// Scanners that have not yet declared their cluster-wide lists.
+    undeclared: tokio::sync::watch::Sender<usize>,
+}
+
+/// A scanner's promise to declare its cluster-wide lists; declares on drop (an early return or a
+/// panic never leaves content listing waiting).
+pub struct Declaration<'a> {
+    lists: &'a RoundLists,
+    done: bool,
+}
+
+impl Declaration<'_> {
+    /// Every cluster-wide list this scanner will want this round is reserved.
+    pub fn done(mut self) {
+        self.declare();
+    }
+
+    fn declare(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.lists.undeclared.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+}
+
+impl Drop for Declaration<'_> {
+    fn drop(&mut self) {
+        self.declare();
+    }
+}
+
+/// Whether to finish a stuck namespace's content type cluster-wide rather than list it in each of
+/// `stuck` namespaces, once the first cluster-wide page says how many pages are left (`None`:
+/// the server did not say). Finishing costs the pages left, switching one request per namespace;
+/// a tie goes cluster-wide (that list may serve others). Pure.
+pub fn finish_cluster_wide(pages_left: Option<u64>, stuck: usize) -> bool {
+    pages_left.is_some_and(|pages| pages <= stuck as u64)
 }
 
 /// Keeps only the objects of one namespace from a cluster-wide list.
@@ -71,7 +113,72 @@ impl RoundLists {
             api,
             cells: Mutex::default(),
             namespaces: Namespaces::default(),
+            undeclared: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Expects `scanners` declarations before content is listed ([`Self::declaration`]).
+    pub fn with_declarations(self, scanners: usize) -> Self {
+        self.undeclared.send_replace(scanners);
+        self
+    }
+
+    /// For a scanner that lists cluster-wide: declare with [`Declaration::done`] once every such
+    /// list it will want is [reserved](Self::reserve).
+    pub fn declaration(&self) -> Declaration<'_> {
+        Declaration {
+            lists: self,
+            done: false,
+        }
+    }
+
+    /// Marks these cluster-wide lists as wanted this round (fetched when first read).
+    pub fn reserve(&self, types: &[ResourceType]) {
+        for rt in types {
+            let _ = self.cell(&key(rt, None));
+        }
+    }
+
+    fn wanted_cluster_wide(&self, rt: &ResourceType) -> bool {
+        let cells = self.cells.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cells.contains_key(&key(rt, None))
+    }
+
+    /// The objects of `rt` in the `stuck` namespaces, as `(namespace, list)` (`None`: a
+    /// cluster-wide list, to be split by namespace): from the cluster-wide list when the round
+    /// wants it anyway; else the first cluster-wide page, then whichever costs fewer requests
+    /// ([`finish_cluster_wide`]). Waits for the cluster-wide lists other scanners declare.
+    pub async fn list_in_namespaces(&self, rt: &ResourceType, stuck: &[String]) -> Vec<(Option<String>, SharedList)> {
+        let mut undeclared = self.undeclared.subscribe();
+        let _ = undeclared.wait_for(|n| *n == 0).await;
+        if stuck.len() > 1 && !self.wanted_cluster_wide(rt) {
+            let keep = kept(rt);
+            match self.api.list_first_page(rt, None, keep, &self.namespaces).await {
+                Err(e) => return vec![(None, Err(Arc::new(e)))],
+                Ok(first) if finish_cluster_wide(first.pages_left(self.api.page_size()), stuck.len()) => {
+                    let (cell, _) = self.cell(&key(rt, None));
+                    // Someone else may have started that list meanwhile: then theirs is used.
+                    let list = cell
+                        .get_or_init(|| async {
+                            self.api
+                                .list_rest(rt, None, keep, &self.namespaces, first)
+                                .await
+                                .map(Arc::new)
+                                .map_err(Arc::new)
+                        })
+                        .await
+                        .clone();
+                    return vec![(None, list)];
+                }
+                Ok(_) => {}
+            }
+        } else if stuck.len() > 1 {
+            return vec![(None, self.list(rt, None).await)];
+        }
+        let per_namespace = stuck
+            .iter()
+            .map(|ns| async move { (Some(ns.clone()), self.list(rt, Some(ns)).await) });
+        futures::future::join_all(per_namespace).await
     }
 
     fn cell(&self, key: &ListKey) -> (Arc<OnceCell<SharedList>>, Option<Arc<OnceCell<SharedList>>>) {
@@ -125,5 +232,38 @@ impl RoundLists {
             .buffer_unordered(self.api.concurrency())
             .collect()
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kubeapi::PartialList;
+
+    #[test]
+    fn content_is_listed_the_cheaper_way() {
+        // 2 stuck namespaces: one page left cluster-wide beats two per-namespace requests...
+        assert!(finish_cluster_wide(Some(1), 2));
+        // ...a tie goes cluster-wide, more pages go namespace by namespace...
+        assert!(finish_cluster_wide(Some(2), 2));
+        assert!(!finish_cluster_wide(Some(199), 100));
+        // ...and an unknown remainder is not risked.
+        assert!(!finish_cluster_wide(None, 100));
+    }
+
+    #[test]
+    fn pages_left_come_from_the_servers_remaining_count() {
+        let page = |next: Option<&str>, remaining: Option<u64>| PartialList {
+            next: next.map(str::to_string),
+            remaining,
+            ..PartialList::default()
+        };
+        assert_eq!(page(None, None).pages_left(500), Some(0));
+        assert_eq!(page(Some("t"), Some(1)).pages_left(500), Some(1));
+        assert_eq!(page(Some("t"), Some(500)).pages_left(500), Some(1));
+        assert_eq!(page(Some("t"), Some(501)).pages_left(500), Some(2));
+        // A continue token with a remaining count of 0 still means one more request.
+        assert_eq!(page(Some("t"), Some(0)).pages_left(500), Some(1));
+        assert_eq!(page(Some("t"), None).pages_left(500), None);
     }
 }

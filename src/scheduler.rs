@@ -70,7 +70,10 @@ impl Auditor {
             api: self.api.clone(),
             discovery: discovery.clone(),
             now: Timestamp::now(),
-            lists: Arc::new(crate::readmodel::RoundLists::new(self.api.clone())),
+            lists: Arc::new(
+                crate::readmodel::RoundLists::new(self.api.clone())
+                    .with_declarations(self.scanners.iter().filter(|s| s.declares_lists()).count()),
+            ),
         };
         let runs = self.scanners.iter().map(|scanner| {
             let ctx = ctx.clone();

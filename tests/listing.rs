@@ -163,3 +163,65 @@ async fn aggregated_discovery_is_two_requests() {
         "{discovery:?}"
     );
 }
+
+/// The content of stuck namespaces is listed the cheaper way, per type: a type whose cluster-wide
+/// list is one page is read once cluster-wide; a type with more pages left than there are stuck
+/// namespaces is read namespace by namespace (after the one first page that said so).
+#[tokio::test(flavor = "multi_thread")]
+async fn stuck_namespace_content_is_listed_by_cost() {
+    let c = cluster(None, &[]).await;
+    let ago = common::ago(3600);
+    let mut objects = Vec::new();
+    for i in 0..2 {
+        let ns = format!("stuck-{i}");
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "deletionTimestamp": ago},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
+    }
+    // 40 ConfigMaps elsewhere: 20 pages of 2 cluster-wide, far more than the 2 stuck namespaces.
+    for i in 0..40 {
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:02}"), "namespace": "default"}}));
+    }
+    c.sim.load_objects(objects).expect("objects load");
+    c.sim.record_requests(true);
+    let (code, report) = c.scan_json(&["--page-size", "2"]).await;
+    assert_eq!(code, 1, "{report:#}");
+    let held: Vec<&str> = report["stuckNamespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .collect();
+    assert_eq!(held, ["stuck-0", "stuck-1"], "{report:#}");
+    let paths: Vec<String> = c
+        .sim
+        .take_request_log()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        // (kube-client writes `?&limit=` for a list without other parameters)
+        .map(|r| r.uri.replace("?&", "?"))
+        .collect();
+    let of = |plural: &str| -> Vec<&String> {
+        paths
+            .iter()
+            .filter(|u| u.split('?').next().unwrap_or_default().ends_with(&format!("/{plural}")))
+            .collect()
+    };
+    // Secrets: one page cluster-wide serves both namespaces.
+    assert_eq!(of("secrets"), vec!["/api/v1/secrets?limit=2"], "{paths:#?}");
+    // ConfigMaps: the first cluster-wide page, then one list per stuck namespace, no continue.
+    let mut configmaps = of("configmaps");
+    configmaps.sort();
+    assert_eq!(
+        configmaps,
+        vec![
+            "/api/v1/configmaps?limit=2",
+            "/api/v1/namespaces/stuck-0/configmaps?limit=2",
+            "/api/v1/namespaces/stuck-1/configmaps?limit=2",
+        ],
+        "{paths:#?}"
+    );
+}

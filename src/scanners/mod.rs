@@ -61,6 +61,11 @@ pub use crate::findings::ErrorKind;
 pub trait Scanner: Send + Sync {
     /// The `scanner` label value.
     fn name(&self) -> &'static str;
+    /// True for a scanner that declares its cluster-wide lists to the round's read model
+    /// ([`crate::readmodel::RoundLists::declaration`]) before content is listed by cost.
+    fn declares_lists(&self) -> bool {
+        false
+    }
     fn scan<'a>(&'a self, ctx: &'a ScanContext) -> BoxFuture<'a, Result<ScannerFindings, ScanError>>;
 }
 

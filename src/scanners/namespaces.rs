@@ -14,9 +14,6 @@ use crate::namespace::{assess, is_stuck, terminating_seconds, NamespaceFacts, Na
 
 pub const NAME: &str = "namespaces";
 
-/// Above this many stuck namespaces, content is listed cluster-wide once per type instead of per namespace.
-pub const CLUSTER_WIDE_AFTER: usize = 3;
-
 pub struct NamespaceScanner {
     pub stuck_after: Duration,
     /// Also report objects anywhere deleted longer than `stuck_after` ago that still have finalizers.
@@ -46,10 +43,24 @@ fn namespaces_type() -> ResourceType {
     }
 }
 
+/// What `--stuck-objects` lists: deletable objects are what the garbage collector tracks.
+fn collectable(ctx: &ScanContext) -> Vec<ResourceType> {
+    ctx.discovery
+        .preferred_resources()
+        .into_iter()
+        .filter(|r| crate::scanners::owner_references::is_collectable(r))
+        .cloned()
+        .collect()
+}
+
 impl NamespaceScanner {
     async fn run(&self, ctx: &ScanContext) -> Result<ScannerFindings, ScanError> {
         require_plausible(&ctx.discovery)?;
         let mut findings = ScannerFindings::default();
+        if self.stuck_objects {
+            // Listed cluster-wide anyway: content of stuck namespaces is read from these lists.
+            ctx.lists.reserve(&collectable(ctx));
+        }
         // Through the round's read model: with `--owner-resources all` the owner scanner lists
         // namespaces too.
         let listed = ctx
@@ -106,15 +117,16 @@ impl NamespaceScanner {
     }
 
     /// Every object left in each stuck namespace, with the content types that could not be listed.
-    /// Lists only what the namespace controller deletes (namespaced, list + delete). A few stuck
-    /// namespaces are listed one by one; past [`CLUSTER_WIDE_AFTER`] each type is listed once,
-    /// cluster-wide, and split by namespace.
+    /// Lists only what the namespace controller deletes (namespaced, list + delete), each type
+    /// from a cluster-wide list the round wants anyway, else cluster-wide or namespace by
+    /// namespace by cost ([`crate::readmodel::RoundLists::list_in_namespaces`]).
     async fn remaining_content(
         &self,
         ctx: &ScanContext,
         stuck: &[&str],
         findings: &mut ScannerFindings,
     ) -> HashMap<String, (Vec<RemainingObject>, Vec<String>)> {
+        use futures::stream::{self, StreamExt};
         let types: Vec<ResourceType> = ctx
             .discovery
             .preferred_resources()
@@ -127,23 +139,20 @@ impl NamespaceScanner {
         if stuck.is_empty() {
             return out;
         }
-        // Through the round's read model: a list another scanner wants too is fetched once (and a
-        // per-namespace request is served from a cluster-wide list that is wanted anyway).
-        let lists = if stuck.len() > CLUSTER_WIDE_AFTER {
-            ctx.lists
-                .list_many(types, None)
-                .await
-                .into_iter()
-                .map(|(rt, r)| (None, rt, r))
-                .collect::<Vec<_>>()
-        } else {
-            let mut all = Vec::new();
-            for ns in stuck {
-                let lists = ctx.lists.list_many(types.clone(), Some(ns)).await;
-                all.extend(lists.into_iter().map(|(rt, r)| (Some(ns.to_string()), rt, r)));
-            }
-            all
-        };
+        let stuck: Vec<String> = stuck.iter().map(|s| s.to_string()).collect();
+        let stuck = &stuck;
+        let lists: Vec<(Option<String>, ResourceType, crate::readmodel::SharedList)> = stream::iter(types)
+            .map(|rt| async move {
+                let lists = ctx.lists.list_in_namespaces(&rt, stuck).await;
+                lists
+                    .into_iter()
+                    .map(|(scope, list)| (scope, rt.clone(), list))
+                    .collect::<Vec<_>>()
+            })
+            .buffer_unordered(ctx.api.concurrency())
+            .flat_map(stream::iter)
+            .collect()
+            .await;
         let mut seen = HashSet::new();
         for (scope, rt, result) in lists {
             match result.as_ref() {
@@ -224,15 +233,7 @@ impl NamespaceScanner {
 
     /// Objects anywhere whose deletion has waited on finalizers for longer than the threshold.
     async fn find_stuck_objects(&self, ctx: &ScanContext, findings: &mut ScannerFindings) {
-        let types: Vec<ResourceType> = ctx
-            .discovery
-            .preferred_resources()
-            .into_iter()
-            // Objects stuck on finalizers are deletable ones: what the collector tracks.
-            .filter(|r| crate::scanners::owner_references::is_collectable(r))
-            .cloned()
-            .collect();
-        let results = ctx.lists.list_many(types, None).await;
+        let results = ctx.lists.list_many(collectable(ctx), None).await;
         let mut seen = HashSet::new();
         for (rt, result) in results {
             let list = match result.as_ref() {

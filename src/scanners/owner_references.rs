@@ -108,6 +108,10 @@ impl Scanner for OwnerReferenceScanner {
         NAME
     }
 
+    fn declares_lists(&self) -> bool {
+        true
+    }
+
     fn scan<'a>(&'a self, ctx: &'a ScanContext) -> BoxFuture<'a, Result<ScannerFindings, ScanError>> {
         Box::pin(self.run(ctx))
     }
@@ -152,10 +156,13 @@ fn dependents<'a>(lists: &'a [(ResourceType, SharedList)]) -> impl Iterator<Item
 impl OwnerReferenceScanner {
     async fn run(&self, ctx: &ScanContext) -> Result<ScannerFindings, ScanError> {
         let discovery = &ctx.discovery;
+        // Declared (on drop at the latest) once every cluster-wide list this scan wants is known.
+        let declaration = ctx.lists.declaration();
         require_plausible(discovery)?;
         let mut findings = ScannerFindings::default();
 
         let audited = self.resources.resolve(discovery, &mut findings)?;
+        ctx.lists.reserve(&audited);
         // Through the round's read model (HPAs are read with their scale targets there).
         let lists = ctx.lists.list_many(audited, None).await;
         let mut listed: BTreeMap<String, Arc<ListResult>> = BTreeMap::new();
@@ -199,6 +206,8 @@ impl OwnerReferenceScanner {
             }
         }
         drop(listed);
+        ctx.lists.reserve(&to_list);
+        declaration.done();
         for (rt, result) in ctx.lists.list_many(to_list, None).await {
             match result {
                 Ok(list) => owners.insert(&rt.qualified_name(), ObjectIndex::new(list)),
