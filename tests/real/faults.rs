@@ -121,10 +121,17 @@ fn crd_deleted_mid_scan(cp: &ControlPlane) -> Row {
         "crd/widgets.kga.test",
     ]);
     let skip = auditor_events(cp).len();
-    // 4 s between requests: time to delete the CRD between discovery and the lists.
+    // 4 s between requests (no burst): time to delete the CRD between discovery and the lists.
     let child = scan(
         cp,
-        &["--owner-resources", "widgets.kga.test,configmaps", "--qps", "0.25"],
+        &[
+            "--owner-resources",
+            "widgets.kga.test,configmaps",
+            "--qps",
+            "0.25",
+            "--burst",
+            "1",
+        ],
     );
     let discovered = poll(Duration::from_secs(60), || {
         auditor_events(cp)
@@ -160,7 +167,16 @@ fn continue_token_compacted(cp: &ControlPlane) -> Row {
     let skip = auditor_events(cp).len();
     let child = scan(
         cp,
-        &["--owner-resources", "configmaps", "--page-size", "10", "--qps", "0.3"],
+        &[
+            "--owner-resources",
+            "configmaps",
+            "--page-size",
+            "10",
+            "--qps",
+            "0.3",
+            "--burst",
+            "1",
+        ],
     );
     let (code, report, stderr) = finish(child);
     let lists = lists_of(cp, skip, "configmaps");
