@@ -147,13 +147,16 @@ impl RoundLists {
     /// The objects of `rt` in the `stuck` namespaces, as `(namespace, list)` (`None`: a
     /// cluster-wide list, to be split by namespace): from the cluster-wide list when the round
     /// wants it anyway; else the first cluster-wide page, then whichever costs fewer requests
-    /// ([`finish_cluster_wide`]). Waits for the cluster-wide lists other scanners declare.
+    /// ([`finish_cluster_wide`]); namespace by namespace when the cluster-wide list is refused.
+    /// Waits for the cluster-wide lists other scanners declare.
     pub async fn list_in_namespaces(&self, rt: &ResourceType, stuck: &[String]) -> Vec<(Option<String>, SharedList)> {
         let mut undeclared = self.undeclared.subscribe();
         let _ = undeclared.wait_for(|n| *n == 0).await;
         if stuck.len() > 1 && !self.wanted_cluster_wide(rt) {
             let keep = kept(rt);
             match self.api.list_first_page(rt, None, keep, &self.namespaces).await {
+                // Refused cluster-wide (an identity granted per namespace): ask each namespace.
+                Err(e) if e.is_auth() => {}
                 Err(e) => return vec![(None, Err(Arc::new(e)))],
                 Ok(first) if finish_cluster_wide(first.pages_left(self.api.page_size()), stuck.len()) => {
                     let (cell, _) = self.cell(&key(rt, None));

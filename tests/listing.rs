@@ -225,3 +225,32 @@ async fn stuck_namespace_content_is_listed_by_cost() {
         "{paths:#?}"
     );
 }
+
+/// An identity refused the cluster-wide list of a content type (granted per namespace) still gets
+/// the stuck namespaces' content, namespace by namespace.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_refused_cluster_wide_is_asked_per_namespace() {
+    let c = cluster(None, &[]).await;
+    let ago = common::ago(3600);
+    let mut objects = Vec::new();
+    for i in 0..2 {
+        let ns = format!("stuck-{i}");
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "deletionTimestamp": ago},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
+    }
+    c.sim.load_objects(objects).expect("objects load");
+    // The first secrets request (the cluster-wide first page) is refused.
+    c.sim.inject_fault("secrets", kube_sim::Fault::Status(403), Some(1));
+    let (code, report) = c.scan_json(&[]).await;
+    assert_eq!(c.sim.injected_faults("secrets"), 1, "the cluster-wide list was refused");
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["complete"], true, "{report:#}");
+    for ns in report["stuckNamespaces"].as_array().unwrap() {
+        let held = ns["blockers"][0]["objects"][0]["object"]["kind"].as_str();
+        assert_eq!(held, Some("Secret"), "{ns:#}");
+    }
+    assert_eq!(report["stuckNamespaces"].as_array().unwrap().len(), 2, "{report:#}");
+}
