@@ -83,7 +83,7 @@ fn classifier_bench() {
             scale_target: Some(ScaleTarget {
                 api_version: "apps/v1".into(),
                 kind: "Deployment".into(),
-                name: format!("d-{i}"),
+                name: format!("d-{i}").into(),
             }),
         })
         .collect();

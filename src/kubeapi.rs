@@ -147,13 +147,6 @@ fn spread(delay: Duration, fraction: f64) -> Duration {
     delay + delay.mul_f64(fraction.clamp(0.0, 1.0) / 2.0)
 }
 
-/// A fraction in [0, 1) that differs per call (std's per-instance random hash keys).
-fn random_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// The `Retry-After` header in seconds (the form the API server sends).
 fn retry_after_header(headers: &http::HeaderMap) -> Option<Duration> {
     let secs: u64 = headers
@@ -402,7 +395,7 @@ impl ClusterApi {
                 _ => 0,
             };
             let deadline = deadline.expect("set by the first attempt");
-            match retry_delay(code, failed.retry_after, retries).map(|d| spread(d, random_fraction())) {
+            match retry_delay(code, failed.retry_after, retries).map(|d| spread(d, fastrand::f64())) {
                 Some(delay) if retries < MAX_RETRIES && Instant::now() + delay < deadline => {
                     tracing::debug!(%what, code, delay_ms = delay.as_millis() as u64, "throttled; retrying");
                     retries += 1;
@@ -889,9 +882,6 @@ mod tests {
         assert_eq!(spread(s(2), 0.0), s(2));
         assert_eq!(spread(s(2), 0.5), Duration::from_millis(2500));
         assert!(spread(s(2), 0.999_999) < s(3));
-        let fractions: Vec<f64> = (0..100).map(|_| random_fraction()).collect();
-        assert!(fractions.iter().all(|f| (0.0..1.0).contains(f)));
-        assert!(fractions.windows(2).any(|w| w[0] != w[1]), "differs per call");
     }
 
     #[test]

@@ -126,13 +126,8 @@ impl OwnerIndex {
     }
 }
 
-/// An HPA's `spec.scaleTargetRef`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScaleTarget {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-}
+/// An HPA's `spec.scaleTargetRef`, as listed.
+pub use crate::listed::ScaleTargetRef as ScaleTarget;
 
 /// An object to audit, with what it refers to.
 #[derive(Debug, Clone)]
@@ -264,9 +259,9 @@ pub fn classify(dep: &Dependent, discovery: &DiscoverySnapshot, owners: &OwnerIn
         let written = ReferenceAsWritten {
             field: ReferenceField::ScaleTargetRef,
             index: 0,
-            api_version: target.api_version.clone(),
-            kind: target.kind.clone(),
-            name: target.name.clone(),
+            api_version: target.api_version.to_string(),
+            kind: target.kind.to_string(),
+            name: target.name.to_string(),
             uid: String::new(),
             controller: false,
         };

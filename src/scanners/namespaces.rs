@@ -11,6 +11,7 @@ use super::{remaining_object, require_plausible, ScanContext, ScanError, Scanner
 use crate::discovery::ResourceType;
 use crate::findings::{RemainingObject, ScannerFindings, StuckObject};
 use crate::namespace::{assess, is_stuck, terminating_seconds, NamespaceFacts, NamespaceView};
+use crate::scanners::owner_references::collectable_resources;
 
 pub const NAME: &str = "namespaces";
 
@@ -43,23 +44,13 @@ fn namespaces_type() -> ResourceType {
     }
 }
 
-/// What `--stuck-objects` lists: deletable objects are what the garbage collector tracks.
-fn collectable(ctx: &ScanContext) -> Vec<ResourceType> {
-    ctx.discovery
-        .preferred_resources()
-        .into_iter()
-        .filter(|r| crate::scanners::owner_references::is_collectable(r))
-        .cloned()
-        .collect()
-}
-
 impl NamespaceScanner {
     async fn run(&self, ctx: &ScanContext) -> Result<ScannerFindings, ScanError> {
         require_plausible(&ctx.discovery)?;
         let mut findings = ScannerFindings::default();
         if self.stuck_objects {
             // Listed cluster-wide anyway: content of stuck namespaces is read from these lists.
-            ctx.lists.reserve(&collectable(ctx));
+            ctx.lists.reserve(&collectable_resources(&ctx.discovery));
         }
         // Through the round's read model: with `--owner-resources all` the owner scanner lists
         // namespaces too.
@@ -233,7 +224,8 @@ impl NamespaceScanner {
 
     /// Objects anywhere whose deletion has waited on finalizers for longer than the threshold.
     async fn find_stuck_objects(&self, ctx: &ScanContext, findings: &mut ScannerFindings) {
-        let results = ctx.lists.list_many(collectable(ctx), None).await;
+        // Objects stuck on finalizers are deletable ones: what the collector tracks.
+        let results = ctx.lists.list_many(collectable_resources(&ctx.discovery), None).await;
         let mut seen = HashSet::new();
         for (rt, result) in results {
             let list = match result.as_ref() {

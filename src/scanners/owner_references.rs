@@ -13,9 +13,7 @@ use crate::listed::{ListResult, ListedObject, OwnerRef};
 use crate::readmodel::SharedList;
 use futures::StreamExt;
 
-use crate::ownerref::{
-    classify, owners_to_confirm, resources_to_index, Dependent, ObjectIndex, OwnerIndex, ScaleTarget,
-};
+use crate::ownerref::{classify, owners_to_confirm, resources_to_index, Dependent, ObjectIndex, OwnerIndex};
 
 pub const NAME: &str = "owner_references";
 pub const HPA_RESOURCE: &str = "horizontalpodautoscalers.autoscaling";
@@ -42,12 +40,7 @@ impl AuditedResources {
                 // Like the garbage collector: only resources it tracks (list, watch and delete).
                 // Virtual lists such as metrics.k8s.io's pods/nodes (get, list) fan out to a
                 // metrics server and hold nothing the collector could act on.
-                return Ok(discovery
-                    .preferred_resources()
-                    .into_iter()
-                    .filter(|r| is_collectable(r))
-                    .cloned()
-                    .collect());
+                return Ok(collectable_resources(discovery));
             }
             AuditedResources::Named(names) => names,
         };
@@ -122,6 +115,16 @@ pub fn is_collectable(rt: &ResourceType) -> bool {
     ["list", "watch", "delete"].iter().all(|v| rt.supports(v))
 }
 
+/// Every served resource the garbage collector tracks, at its preferred version.
+pub fn collectable_resources(discovery: &DiscoverySnapshot) -> Vec<ResourceType> {
+    discovery
+        .preferred_resources()
+        .into_iter()
+        .filter(|r| is_collectable(r))
+        .cloned()
+        .collect()
+}
+
 /// The dependent an audited object is, when it refers to anything (`Ok(None)` when it does not);
 /// `Err` says what makes its references invalid. Built when needed and dropped after: the round
 /// keeps only the listed objects.
@@ -130,11 +133,7 @@ fn dependent(rt: &ResourceType, listed: &ListedObject) -> Result<Option<Dependen
     if let Some(missing) = invalid_reference(references) {
         return Err(missing);
     }
-    let scale_target = listed.scale_target().map(|t| ScaleTarget {
-        api_version: t.api_version.to_string(),
-        kind: t.kind.to_string(),
-        name: t.name.to_string(),
-    });
+    let scale_target = listed.scale_target().cloned();
     if references.is_empty() && scale_target.is_none() {
         return Ok(None);
     }
