@@ -260,8 +260,8 @@ impl Row {
     }
 }
 
-/// Runs `program args` under GNU time; returns wall seconds, peak RSS (KiB) and stdout length.
-fn timed_child(program: &str, args: &[&str], env: &[(&str, &str)]) -> (f64, Option<u64>, usize) {
+/// Runs `program args` under GNU time; returns wall seconds, peak RSS (KiB) and its output.
+fn timed_child(program: &str, args: &[&str], env: &[(&str, &str)]) -> (f64, Option<u64>, std::process::Output) {
     let rss_file = tempfile::NamedTempFile::new().unwrap();
     let rss_path = rss_file.path().to_str().unwrap().to_string();
     let mut cmd = Command::new("/usr/bin/time");
@@ -289,7 +289,19 @@ fn timed_child(program: &str, args: &[&str], env: &[(&str, &str)]) -> (f64, Opti
                 .join(" | ")
         );
     }
-    (secs, rss, out.stdout.len())
+    (secs, rss, out)
+}
+
+/// The kubectl+jq script (`KUBECTL_JQ`) with `kubeconfig`, `home` and `env`, under GNU time:
+/// wall seconds, the peak RSS of its largest process (KiB), and the lines (findings) it printed.
+fn kubectl_jq(kubeconfig: &str, home: &str, env: &[(&str, &str)]) -> (f64, Option<u64>, usize) {
+    let mut env = env.to_vec();
+    env.extend([("KUBECONFIG", kubeconfig), ("HOME", home)]);
+    let (secs, rss, out) = timed_child("bash", &["-c", KUBECTL_JQ], &env);
+    if !out.status.success() {
+        eprintln!("  kubectl+jq failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (secs, rss, String::from_utf8_lossy(&out.stdout).lines().count())
 }
 
 /// A request to replay: (uri, accept, pages). Lists are replayed from their first page (no
@@ -654,34 +666,9 @@ async fn bench_size(opts: &Opts, hpas: usize) {
         for _ in 0..opts.runs {
             let (r0, b0) = sim.request_totals();
             let (kc2, home2) = (kc.clone(), home.to_str().unwrap().to_string());
-            let (secs, rss, out) = tokio::task::spawn_blocking(move || {
-                let rss_file = tempfile::NamedTempFile::new().unwrap();
-                let start = Instant::now();
-                let out = Command::new("/usr/bin/time")
-                    .args([
-                        "-f",
-                        "%M",
-                        "-o",
-                        rss_file.path().to_str().unwrap(),
-                        "bash",
-                        "-c",
-                        KUBECTL_JQ,
-                    ])
-                    .env("KUBECONFIG", &kc2)
-                    .env("HOME", &home2)
-                    .output()
-                    .expect("bash, kubectl and jq");
-                let secs = start.elapsed().as_secs_f64();
-                if !out.status.success() {
-                    eprintln!("  kubectl+jq failed: {}", String::from_utf8_lossy(&out.stderr));
-                }
-                let rss = std::fs::read_to_string(rss_file.path())
-                    .ok()
-                    .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-                (secs, rss, String::from_utf8_lossy(&out.stdout).lines().count())
-            })
-            .await
-            .unwrap();
+            let (secs, rss, out) = tokio::task::spawn_blocking(move || kubectl_jq(&kc2, &home2, &[]))
+                .await
+                .unwrap();
             lines = out;
             let (r1, b1) = sim.request_totals();
             row.samples.push(Sample {
@@ -929,34 +916,9 @@ fn bench_real(opts: &Opts, hpas: usize) {
             note: "as cluster-admin".into(),
         };
         for _ in 0..opts.runs {
-            let rss_file = tempfile::NamedTempFile::new().unwrap();
-            let start = Instant::now();
-            let out = Command::new("/usr/bin/time")
-                .args([
-                    "-f",
-                    "%M",
-                    "-o",
-                    rss_file.path().to_str().unwrap(),
-                    "bash",
-                    "-c",
-                    KUBECTL_JQ,
-                ])
-                .env("KUBECONFIG", &admin)
-                .env("HOME", &home)
-                .env("STUCK_AFTER", "1")
-                .output()
-                .expect("bash, kubectl and jq");
-            let secs = start.elapsed().as_secs_f64();
-            if !out.status.success() {
-                eprintln!("  kubectl+jq failed: {}", String::from_utf8_lossy(&out.stderr));
-            }
-            let rss = std::fs::read_to_string(rss_file.path())
-                .ok()
-                .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()));
-            row.note = format!(
-                "as cluster-admin; {} findings printed",
-                String::from_utf8_lossy(&out.stdout).lines().count()
-            );
+            let (secs, rss, lines) =
+                kubectl_jq(admin.to_str().unwrap(), home.to_str().unwrap(), &[("STUCK_AFTER", "1")]);
+            row.note = format!("as cluster-admin; {lines} findings printed");
             row.samples.push(Sample {
                 secs,
                 requests: 0,

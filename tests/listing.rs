@@ -106,21 +106,28 @@ fn is_discovery_path(path: &str) -> bool {
         || (path.starts_with("/apis/") && slashes <= 3)
 }
 
+/// `count` namespaces `stuck-N` Terminating for an hour, each holding one core `kind` object
+/// named `held` that is being deleted but keeps the finalizer `example.com/hold`.
+fn stuck_namespaces(count: usize, kind: &str) -> Vec<serde_json::Value> {
+    let ago = common::ago(3600);
+    let mut objects = Vec::new();
+    for i in 0..count {
+        let ns = format!("stuck-{i}");
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "deletionTimestamp": ago},
+            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
+    }
+    objects
+}
+
 /// One read model per round: with both scanners needing the same lists (`--owner-resources all`
 /// and more stuck namespaces than the per-namespace path handles), every list is fetched once.
 #[tokio::test(flavor = "multi_thread")]
 async fn each_list_is_fetched_once_per_round() {
     let c = cluster(Some("aibrix"), &[]).await;
-    let ago = common::ago(3600);
-    let mut objects = Vec::new();
-    for i in 0..5 {
-        let ns = format!("stuck-{i}");
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "deletionTimestamp": ago},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
-    }
+    let objects = stuck_namespaces(5, "ConfigMap");
     c.sim.load_objects(objects).expect("objects load");
     c.sim.record_requests(true);
     let (code, report) = c.scan_json(&["--owner-resources", "all", "--stuck-objects"]).await;
@@ -170,16 +177,7 @@ async fn aggregated_discovery_is_two_requests() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stuck_namespace_content_is_listed_by_cost() {
     let c = cluster(None, &[]).await;
-    let ago = common::ago(3600);
-    let mut objects = Vec::new();
-    for i in 0..2 {
-        let ns = format!("stuck-{i}");
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "deletionTimestamp": ago},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
-    }
+    let mut objects = stuck_namespaces(2, "Secret");
     // 40 ConfigMaps elsewhere: 20 pages of 2 cluster-wide, far more than the 2 stuck namespaces.
     for i in 0..40 {
         objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -231,16 +229,7 @@ async fn stuck_namespace_content_is_listed_by_cost() {
 #[tokio::test(flavor = "multi_thread")]
 async fn content_refused_cluster_wide_is_asked_per_namespace() {
     let c = cluster(None, &[]).await;
-    let ago = common::ago(3600);
-    let mut objects = Vec::new();
-    for i in 0..2 {
-        let ns = format!("stuck-{i}");
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "deletionTimestamp": ago},
-            "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Terminating"}}));
-        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": "held", "namespace": ns, "finalizers": ["example.com/hold"], "deletionTimestamp": ago}}));
-    }
+    let objects = stuck_namespaces(2, "Secret");
     c.sim.load_objects(objects).expect("objects load");
     // The first secrets request (the cluster-wide first page) is refused.
     c.sim.inject_fault("secrets", kube_sim::Fault::Status(403), Some(1));

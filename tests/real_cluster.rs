@@ -630,11 +630,8 @@ fn differential_fidelity_of_kube_sim(cp: &ControlPlane) {
 
 /// The audit log's requests by `user` (verb, resource, name, code).
 fn audited_requests(cp: &ControlPlane, user: &str) -> Vec<(String, String, String, i64)> {
-    std::fs::read_to_string(cp.dir.join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["user"]["username"] == user)
+    cp.audit_events(user)
+        .into_iter()
         .map(|e| {
             (
                 e["verb"].as_str().unwrap_or_default().to_string(),
@@ -645,8 +642,6 @@ fn audited_requests(cp: &ControlPlane, user: &str) -> Vec<(String, String, Strin
         })
         .collect()
 }
-
-const AUDITOR_USER: &str = "system:serviceaccount:kube-garbage-audit:kube-garbage-audit";
 
 fn metric(daemon: &common::Daemon, series: &str) -> Option<f64> {
     let (_, text) = http_get(daemon.addr, "/metrics");

@@ -101,6 +101,23 @@ async fn healthy_version(c: &Cluster) -> std::process::Output {
 }
 
 /// The daemon's log lines up to the first one `check` accepts (at most 30 s; panics otherwise).
+/// Sends SIGTERM once the daemon logged a plan; returns every log line up to its clean exit.
+async fn sigterm_once_planned(d: &mut Daemon) -> Vec<String> {
+    let mut seen = logs_until(d, |l| l.contains("remediation planned")).await;
+    let pid = d.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "exit {status}");
+    while let Ok(line) = d.logs.recv_timeout(Duration::from_secs(2)) {
+        seen.push(line);
+    }
+    seen
+}
+
 async fn logs_until(d: &Daemon, check: impl Fn(&str) -> bool) -> Vec<String> {
     let mut seen = Vec::new();
     let found = eventually(Duration::from_secs(30), || {
@@ -486,18 +503,7 @@ async fn sigterm_during_an_action_finishes_and_records_it() {
         "--remediation-actions",
         "remove_finalizer",
     ])));
-    let mut seen = logs_until(&d, |l| l.contains("remediation planned")).await;
-    let pid = d.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = d.child.wait().unwrap();
-    assert!(status.success(), "exit {status}");
-    while let Ok(line) = d.logs.recv_timeout(Duration::from_secs(2)) {
-        seen.push(line);
-    }
+    let seen = sigterm_once_planned(&mut d).await;
     let applied = seen.iter().position(|l| l.contains("remediation applied"));
     let shutdown = seen.iter().position(|l| l.contains("shutdown signal received"));
     assert!(
@@ -552,18 +558,7 @@ async fn sigterm_between_actions_leaves_each_done_and_recorded_or_not_done() {
         "--remediation-finalizers",
         FINALIZER,
     ])));
-    let mut seen = logs_until(&d, |l| l.contains("remediation planned")).await;
-    let pid = d.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = d.child.wait().unwrap();
-    assert!(status.success(), "exit {status}");
-    while let Ok(line) = d.logs.recv_timeout(Duration::from_secs(2)) {
-        seen.push(line);
-    }
+    let seen = sigterm_once_planned(&mut d).await;
     c.sim
         .set_latency("horizontalpodautoscalers.autoscaling", Duration::ZERO);
     let events = c.kubectl(&["get", "events.events.k8s.io", "-A", "-o", "json"]).await;

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::real::{poll, ControlPlane, Who};
-
-const AUDITOR: &str = "system:serviceaccount:kube-garbage-audit:kube-garbage-audit";
+use crate::real::{poll, ControlPlane, Who, AUDITOR_USER};
 
 struct Row {
     fault: &'static str,
@@ -24,12 +22,15 @@ struct Row {
 
 /// The audit log's events by the auditor identity.
 fn auditor_events(cp: &ControlPlane) -> Vec<Value> {
-    std::fs::read_to_string(cp.dir.join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["user"]["username"] == AUDITOR)
-        .collect()
+    cp.audit_events(AUDITOR_USER)
+}
+
+/// A row's verdict; when it does not hold, the scan's stderr is printed to explain why.
+fn holds(verdict: bool, stderr: &str) -> bool {
+    if !verdict {
+        eprintln!("{stderr}");
+    }
+    verdict
 }
 
 /// The auditor's list requests of `resource` after the first `skip` events: (requestURI, code).
@@ -152,10 +153,10 @@ fn crd_deleted_mid_scan(cp: &ControlPlane) -> Row {
             "widgets list answered {codes:?}; exit {code}; complete {}; issues {issues:?}",
             report["complete"]
         ),
-        holds: codes == [404] && code == 0 && report["complete"] == true && issues.is_empty() || {
-            eprintln!("{stderr}");
-            false
-        },
+        holds: holds(
+            codes == [404] && code == 0 && report["complete"] == true && issues.is_empty(),
+            &stderr,
+        ),
     }
 }
 
@@ -196,10 +197,15 @@ fn continue_token_compacted(cp: &ControlPlane) -> Row {
             report["complete"]
         ),
         // Page 1; page 2 expired; page 2 again from the 410's token; page 3 expired again.
-        holds: codes == [200, 410, 200, 410] && followed && unpaged == 0 && code == 3 && report["complete"] == false && named || {
-            eprintln!("{stderr}");
-            false
-        },
+        holds: holds(
+            codes == [200, 410, 200, 410]
+                && followed
+                && unpaged == 0
+                && code == 3
+                && report["complete"] == false
+                && named,
+            &stderr,
+        ),
     }
 }
 
@@ -215,7 +221,7 @@ fn throttled_by_priority_and_fairness(cp: &ControlPlane) -> Row {
     "metadata": {{"name": "kga-auditor"}},
     "spec": {{"priorityLevelConfiguration": {{"name": "kga-throttled"}}, "matchingPrecedence": 100,
       "distinguisherMethod": {{"type": "ByUser"}},
-      "rules": [{{"subjects": [{{"kind": "User", "user": {{"name": "{AUDITOR}"}}}}],
+      "rules": [{{"subjects": [{{"kind": "User", "user": {{"name": "{AUDITOR_USER}"}}}}],
         "resourceRules": [{{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "clusterScope": true, "namespaces": ["*"]}}],
         "nonResourceRules": [{{"verbs": ["*"], "nonResourceURLs": ["*"]}}]}}]}}}}]}}"#
     ));
@@ -262,10 +268,10 @@ fn throttled_by_priority_and_fairness(cp: &ControlPlane) -> Row {
             codes.len(),
             report["complete"]
         ),
-        holds: rejected > 0 && report["complete"] == true && issues.is_empty() && code != 3 || {
-            eprintln!("{stderr}");
-            false
-        },
+        holds: holds(
+            rejected > 0 && report["complete"] == true && issues.is_empty() && code != 3,
+            &stderr,
+        ),
     }
 }
 

@@ -24,6 +24,9 @@ pub enum Who {
     Auditor,
 }
 
+/// The auditor identity's user name (a static token named like deploy/base's ServiceAccount).
+pub const AUDITOR_USER: &str = "system:serviceaccount:kube-garbage-audit:kube-garbage-audit";
+
 pub struct ControlPlane {
     pub dir: PathBuf,
     owned: bool,
@@ -88,6 +91,16 @@ impl ControlPlane {
             Who::Admin => "admin.kubeconfig",
             Who::Auditor => "auditor.kubeconfig",
         })
+    }
+
+    /// The API server's audit log events (every request, metadata level) by `user`, in order.
+    pub fn audit_events(&self, user: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["user"]["username"] == user)
+            .collect()
     }
 
     pub fn log(&self, component: &str) -> String {
