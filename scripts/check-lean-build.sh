@@ -14,8 +14,8 @@ tree=$(cargo tree --locked -e normal -p kube-garbage-audit --no-default-features
 bad=()
 # Crates only kube-sim brings in, and the features it turns on in shared crates. (kube-runtime and
 # json-patch are the daemon's own since the remediation queue: Events and JSON patches; fastrand
-# comes with kube-runtime. uuid is the daemon's own since listed objects keep 16-byte uids, but
-# without the v4 generator kube-sim turns on.)
+# comes with kube-runtime and jitters throttled retries. uuid is the daemon's own since listed
+# objects keep 16-byte uids, but without the v4 generator kube-sim turns on.)
 for crate in kube-sim schemars; do
   if grep -q "^$crate v" <<<"$tree"; then
     bad+=("$crate is in the lean dependency tree: $(cargo tree --locked -e normal -p kube-garbage-audit --no-default-features -i "$crate" 2>/dev/null | tail -n +2 | tr -s ' ' | head -c 300)")
