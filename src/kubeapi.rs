@@ -611,7 +611,7 @@ impl ClusterApi {
         keep: Keep,
         namespaces: &Namespaces,
     ) -> Result<ListResult, ApiError> {
-        let all = self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), None);
+        let all = self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), None, None);
         all.await.map(|p| p.result)
     }
 
@@ -623,27 +623,35 @@ impl ClusterApi {
         keep: Keep,
         namespaces: &Namespaces,
     ) -> Result<PartialList, ApiError> {
-        self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), Some(1))
+        self.list_pages(rt, namespace, keep, namespaces, PartialList::default(), Some(1), None)
             .await
     }
 
-    /// The rest of a list [`Self::list_first_page`] began.
+    /// The rest of a list [`Self::list_first_page`] began. With `within`, only the objects in
+    /// those namespaces are kept, page by page: the others are never held (items that do not
+    /// parse are reported whatever their namespace).
     pub async fn list_rest(
         &self,
         rt: &ResourceType,
         namespace: Option<&str>,
         keep: Keep,
         namespaces: &Namespaces,
-        begun: PartialList,
+        mut begun: PartialList,
+        within: Option<&HashSet<&str>>,
     ) -> Result<ListResult, ApiError> {
+        if let Some(within) = within {
+            begun.result.objects.retain(|o| within.contains(&*o.namespace));
+        }
         if begun.next.is_none() {
             return Ok(begun.result);
         }
-        let rest = self.list_pages(rt, namespace, keep, namespaces, begun, None);
+        let rest = self.list_pages(rt, namespace, keep, namespaces, begun, None, within);
         rest.await.map(|p| p.result)
     }
 
-    /// Pages of a list from `from` (its first page when `from` is empty), at most `max_pages`.
+    /// Pages of a list from `from` (its first page when `from` is empty), at most `max_pages`,
+    /// keeping only the objects in `within`'s namespaces when given.
+    #[allow(clippy::too_many_arguments)]
     async fn list_pages(
         &self,
         rt: &ResourceType,
@@ -652,6 +660,7 @@ impl ClusterApi {
         namespaces: &Namespaces,
         from: PartialList,
         max_pages: Option<usize>,
+        within: Option<&HashSet<&str>>,
     ) -> Result<PartialList, ApiError> {
         let metadata_only = keep == Keep::Metadata;
         let path = collection_path(rt, namespace);
@@ -719,6 +728,7 @@ impl ClusterApi {
             })?;
             for (i, item) in page.items.unwrap_or_default().into_iter().enumerate() {
                 match crate::listed::parse_item(item.get(), keep, namespaces) {
+                    Ok(o) if within.is_some_and(|w| !w.contains(&*o.namespace)) => {}
                     // Once the list continued from an inconsistent token, objects may come twice.
                     Ok(o)
                         if seen

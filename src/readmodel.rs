@@ -11,7 +11,7 @@
 //! cluster-wide *declare* their lists ([`RoundLists::reserve`], then [`Declaration::done`]) and
 //! content listing waits for those declarations.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
@@ -159,18 +159,15 @@ impl RoundLists {
                 Err(e) if e.is_auth() => {}
                 Err(e) => return vec![(None, Err(Arc::new(e)))],
                 Ok(first) if finish_cluster_wide(first.pages_left(self.api.page_size()), stuck.len()) => {
-                    let (cell, _) = self.cell(&key(rt, None));
-                    // Someone else may have started that list meanwhile: then theirs is used.
-                    let list = cell
-                        .get_or_init(|| async {
-                            self.api
-                                .list_rest(rt, None, keep, &self.namespaces, first)
-                                .await
-                                .map(Arc::new)
-                                .map_err(Arc::new)
-                        })
+                    // Every scanner has declared, and none wants this list whole: keep only the
+                    // stuck namespaces' objects, page by page, and share the result with no one.
+                    let within: HashSet<&str> = stuck.iter().map(String::as_str).collect();
+                    let list = self
+                        .api
+                        .list_rest(rt, None, keep, &self.namespaces, first, Some(&within))
                         .await
-                        .clone();
+                        .map(Arc::new)
+                        .map_err(Arc::new);
                     return vec![(None, list)];
                 }
                 Ok(_) => {}

@@ -224,6 +224,40 @@ async fn stuck_namespace_content_is_listed_by_cost() {
     );
 }
 
+/// A content type read cluster-wide only for the stuck namespaces (no scanner wants it whole)
+/// keeps just their objects, page by page: the rest of the cluster is never held.
+#[tokio::test(flavor = "multi_thread")]
+async fn content_read_cluster_wide_keeps_only_the_stuck_namespaces() {
+    let c = cluster(None, &[]).await;
+    let mut objects = stuck_namespaces(3, "ConfigMap");
+    for i in 0..4 {
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i}"), "namespace": "default"}}));
+    }
+    c.sim.load_objects(objects).expect("objects load");
+    c.sim.record_requests(true);
+    let stuck: Vec<String> = (0..3).map(|i| format!("stuck-{i}")).collect();
+    // 7 ConfigMaps in pages of 2: 3 pages left after the first, no more than the 3 namespaces,
+    // so the list is finished cluster-wide.
+    let lists = kube_garbage_audit::readmodel::RoundLists::new(api(&c, 2));
+    let got = lists.list_in_namespaces(&configmaps(), &stuck).await;
+    let log = c.sim.take_request_log();
+    let pages = log.iter().filter(|r| r.uri.starts_with("/api/v1/configmaps")).count();
+    assert_eq!(pages, 4, "read cluster-wide, 4 pages: {log:#?}");
+    assert_eq!(got.len(), 1, "one cluster-wide list");
+    let (scope, list) = &got[0];
+    assert_eq!(*scope, None);
+    let mut held: Vec<String> = list
+        .as_ref()
+        .expect("listed")
+        .objects
+        .iter()
+        .map(|o| format!("{}/{}", o.namespace, o.name))
+        .collect();
+    held.sort();
+    assert_eq!(held, ["stuck-0/held", "stuck-1/held", "stuck-2/held"]);
+}
+
 /// An identity refused the cluster-wide list of a content type (granted per namespace) still gets
 /// the stuck namespaces' content, namespace by namespace.
 #[tokio::test(flavor = "multi_thread")]
