@@ -282,6 +282,37 @@ pub struct ScannerFindings {
     /// `resource.group` names whose objects could not be listed in this scan: findings about
     /// them are carried over from the previous scan (and marked stale) instead of disappearing.
     pub failed_resources: Vec<String>,
+    /// Objects listed but unreadable in this scan (malformed items): findings about them are
+    /// carried over from the previous scan (and marked stale) instead of disappearing.
+    #[serde(skip)]
+    pub unreadable_objects: Vec<UnreadableObject>,
+}
+
+/// An object whose list item could not be read, as far as it identifies itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnreadableObject {
+    /// `resource.group`.
+    pub resource: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ScannerFindings {
+    /// Records a list's unreadable items of `resource` (`resource.group`): each is a scan issue,
+    /// and each that names itself is remembered so its earlier findings are carried over.
+    pub fn note_malformed(&mut self, resource: &str, malformed: &[crate::listed::MalformedItem]) {
+        for item in malformed {
+            self.issues.push(item.message.clone());
+            if let Some((namespace, name)) = &item.key {
+                self.unreadable_objects.push(UnreadableObject {
+                    resource: resource.to_string(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// Why a scan failed.

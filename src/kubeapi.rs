@@ -735,9 +735,11 @@ impl ClusterApi {
                             .as_mut()
                             .is_some_and(|seen| !o.uid.is_empty() && !seen.insert(o.uid.clone())) => {}
                     Ok(o) => out.objects.push(o),
-                    Err(e) => out
-                        .malformed
-                        .push(format!("{path}: item {i}{}: {e}", crate::listed::item_name(item.get()))),
+                    Err(e) => out.malformed.push(crate::listed::malformed_item(
+                        item.get(),
+                        &format!("{path}: item {i}"),
+                        &e,
+                    )),
                 }
             }
             token = page.metadata.continue_.filter(|t| !t.is_empty());

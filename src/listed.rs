@@ -253,11 +253,21 @@ pub struct SlimMeta {
 #[derive(Debug, Clone, Default)]
 pub struct ListResult {
     pub objects: Vec<ListedObject>,
-    /// One message per item that could not be parsed (kept out of `objects`, never fatal).
-    pub malformed: Vec<String>,
+    /// The items that could not be parsed (kept out of `objects`, never fatal).
+    pub malformed: Vec<MalformedItem>,
     /// The type is no longer served (`404` on its list although discovery listed it, e.g. a CRD
     /// deleted since): it has no objects this round.
     pub vanished: bool,
+}
+
+/// A list item that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedItem {
+    /// Why, naming the item as far as it can be read: a scan issue.
+    pub message: String,
+    /// `(namespace, name)` when its metadata says that much (namespace `""`: cluster-scoped), so
+    /// that what the previous scan found about it is carried over instead of disappearing.
+    pub key: Option<(String, String)>,
 }
 
 /// The fast reading of an item: its metadata and, for HPAs, its spec.
@@ -327,8 +337,9 @@ fn scale_target(target: Option<&serde_json::Value>) -> ScaleTargetRef {
     }
 }
 
-/// ` (namespace/name)` of a raw list item, as far as it can be read, for messages about it.
-pub fn item_name(raw: &str) -> String {
+/// A raw list item that could not be read, as a [`MalformedItem`]: `what` (e.g. "/api/v1/pods:
+/// item 3") and the error, then ` (namespace/name)` as far as the item says.
+pub fn malformed_item(raw: &str, what: &str, error: &str) -> MalformedItem {
     #[derive(Deserialize)]
     struct Named {
         metadata: NamedMeta,
@@ -340,15 +351,28 @@ pub fn item_name(raw: &str) -> String {
         #[serde(default)]
         namespace: Option<serde_json::Value>,
     }
-    let Ok(item) = serde_json::from_str::<Named>(raw) else {
-        return String::new();
+    let (namespace, name) = match serde_json::from_str::<Named>(raw) {
+        Ok(item) => (item.metadata.namespace, item.metadata.name),
+        Err(_) => (None, None),
     };
-    let text =
-        |v: Option<serde_json::Value>| v.and_then(|v| v.as_str().map(|s| s.chars().take(253).collect::<String>()));
-    match (text(item.metadata.namespace), text(item.metadata.name)) {
-        (Some(ns), Some(name)) if !ns.is_empty() => format!(" ({ns}/{name})"),
-        (_, Some(name)) => format!(" ({name})"),
+    fn text(v: &Option<serde_json::Value>) -> Option<&str> {
+        v.as_ref().and_then(|v| v.as_str())
+    }
+    let short = |s: &str| s.chars().take(253).collect::<String>();
+    let named = match (text(&namespace), text(&name)) {
+        (Some(ns), Some(name)) if !ns.is_empty() => format!(" ({}/{})", short(ns), short(name)),
+        (_, Some(name)) => format!(" ({})", short(name)),
         _ => String::new(),
+    };
+    // Only a name and a namespace that are strings (or no namespace) identify the object.
+    let key = match (&namespace, text(&name)) {
+        (None, Some(name)) => Some((String::new(), name.to_string())),
+        (Some(ns), Some(name)) => ns.as_str().map(|ns| (ns.to_string(), name.to_string())),
+        _ => None,
+    };
+    MalformedItem {
+        message: format!("{what}{named}: {error}"),
+        key,
     }
 }
 
@@ -465,9 +489,26 @@ mod tests {
 
     #[test]
     fn items_are_named_in_messages_as_far_as_they_can_be_read() {
-        assert_eq!(item_name(r#"{"metadata":{"name":"a","namespace":"x"}}"#), " (x/a)");
-        assert_eq!(item_name(r#"{"metadata":{"name":"a"}}"#), " (a)");
-        assert_eq!(item_name(r#"{"metadata":{"name":5}}"#), "");
-        assert_eq!(item_name("[1]"), "");
+        let item = |raw: &str| malformed_item(raw, "pods: item 0", "bad");
+        let named = item(r#"{"metadata":{"name":"a","namespace":"x"}}"#);
+        assert_eq!(named.message, "pods: item 0 (x/a): bad");
+        assert_eq!(named.key, Some(("x".into(), "a".into())));
+        let cluster_scoped = item(r#"{"metadata":{"name":"a"}}"#);
+        assert_eq!(cluster_scoped.message, "pods: item 0 (a): bad");
+        assert_eq!(cluster_scoped.key, Some((String::new(), "a".into())));
+        // A namespace that is not a string names the item but does not identify it.
+        let odd_namespace = item(r#"{"metadata":{"name":"a","namespace":7}}"#);
+        assert_eq!(
+            (odd_namespace.message.as_str(), odd_namespace.key),
+            ("pods: item 0 (a): bad", None)
+        );
+        assert_eq!(
+            item(r#"{"metadata":{"name":5}}"#),
+            MalformedItem {
+                message: "pods: item 0: bad".into(),
+                key: None
+            }
+        );
+        assert_eq!(item("[1]").key, None);
     }
 }

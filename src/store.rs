@@ -62,12 +62,23 @@ pub enum ScanOutcome {
     },
 }
 
-/// Carries findings the current scan could not re-check (their resource could not be listed, or
-/// their reference could not be judged) over from the previous scan. Returns whether anything was
-/// carried. Pure.
+/// Carries findings the current scan could not re-check (their resource could not be listed,
+/// their object could not be read, or their reference could not be judged) over from the previous
+/// scan. Returns whether anything was carried. Pure.
 pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> bool {
     let mut carried = false;
     let failed = |resource: &str| current.failed_resources.iter().any(|f| f == resource);
+    let unreadable_set: std::collections::HashSet<&crate::findings::UnreadableObject> =
+        current.unreadable_objects.iter().collect();
+    let unreadable = |resource: String, namespace: &str, name: &str| {
+        !unreadable_set.is_empty()
+            && unreadable_set.contains(&crate::findings::UnreadableObject {
+                resource,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            })
+    };
+    let unread = |o: &crate::findings::ObjectId| unreadable(o.qualified_resource(), &o.namespace, &o.name);
     // A reference is the same one only if it still says the same thing: a corrected kind is new.
     let reference_key = |uid: &str, r: &crate::findings::ReferenceAsWritten| {
         (
@@ -95,12 +106,29 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
         .iter()
         .filter(|p| {
             let key = reference_key(&p.dependent.uid, &p.reference);
-            (failed(&p.dependent.qualified_resource()) || unjudged.contains(&key)) && !present.contains(&key)
+            (failed(&p.dependent.qualified_resource()) || unjudged.contains(&key) || unread(&p.dependent))
+                && !present.contains(&key)
         })
         .cloned()
         .collect();
     carried |= !old_problems.is_empty();
     current.owner_reference_problems.extend(old_problems);
+
+    // A namespace whose object could not be read this time keeps what was found about it.
+    let old_namespaces: Vec<_> = previous
+        .terminating_namespaces
+        .iter()
+        .filter(|o| {
+            unreadable("namespaces".into(), "", &o.namespace)
+                && !current
+                    .terminating_namespaces
+                    .iter()
+                    .any(|n| n.namespace == o.namespace)
+        })
+        .cloned()
+        .collect();
+    carried |= !old_namespaces.is_empty();
+    current.terminating_namespaces.extend(old_namespaces);
 
     for ns in current
         .terminating_namespaces
@@ -143,7 +171,10 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
     let old_objects: Vec<_> = previous
         .stuck_objects
         .iter()
-        .filter(|o| failed(&o.object.object.qualified_resource()) && !seen.contains(&o.object.object.uid))
+        .filter(|o| {
+            let object = &o.object.object;
+            (failed(&object.qualified_resource()) || unread(object)) && !seen.contains(&object.uid)
+        })
         .cloned()
         .collect();
     carried |= !old_objects.is_empty();
@@ -447,6 +478,37 @@ mod tests {
         // Nothing to carry when everything was listed.
         let mut clean = stuck_ns();
         assert!(!carry_over(&old, &mut clean));
+    }
+
+    #[test]
+    fn findings_of_an_unreadable_object_are_carried_over() {
+        let problem = hpa_problem("h");
+        let mut old = stuck_ns();
+        old.owner_reference_problems = vec![problem.clone(), hpa_problem("other")];
+        let unreadable = |resource: String, namespace: &str, name: &str| crate::findings::UnreadableObject {
+            resource,
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let d = &problem.dependent;
+        let mut now = ScannerFindings {
+            unreadable_objects: vec![
+                unreadable("namespaces".into(), "", "a"),
+                unreadable(d.qualified_resource(), &d.namespace, &d.name),
+            ],
+            ..Default::default()
+        };
+        assert!(carry_over(&old, &mut now));
+        assert_eq!(now.terminating_namespaces, old.terminating_namespaces);
+        // Only the unreadable dependent's problem: the other one was read and is gone.
+        assert_eq!(now.owner_reference_problems, vec![problem.clone()]);
+        // Another object unreadable (same name, other namespace): nothing is carried.
+        let mut elsewhere = ScannerFindings {
+            unreadable_objects: vec![unreadable(d.qualified_resource(), "elsewhere", &d.name)],
+            ..Default::default()
+        };
+        assert!(!carry_over(&old, &mut elsewhere));
+        assert!(elsewhere.owner_reference_problems.is_empty() && elsewhere.terminating_namespaces.is_empty());
     }
 
     #[test]

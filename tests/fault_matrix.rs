@@ -514,6 +514,56 @@ fn hostile_objects() -> RowFuture {
     })
 }
 
+/// Objects already found become unreadable between rounds (malformed metadata: `finalizers` a
+/// string), then readable again.
+fn unreadable_later() -> RowFuture {
+    Box::pin(async {
+        let c = aibrix().await;
+        let a = auditor(&c, Options::default()).await;
+        let first = a.scan_once().await;
+        let stored = |storage: &str, ns: &str, name: &str| c.sim.get_stored(storage, ns, name).expect("stored");
+        let originals = vec![
+            stored("/namespaces", "", "aibrix-system"),
+            stored("autoscaling/horizontalpodautoscalers", "llm-serving", "llama-3-8b-hpa"),
+        ];
+        let spoiled = originals
+            .iter()
+            .cloned()
+            .map(|mut o| {
+                o["metadata"]["finalizers"] = json!("oops");
+                o
+            })
+            .collect();
+        c.sim.load_objects(spoiled).expect("objects load");
+        let r = a.scan_once().await;
+        let named = ["aibrix-system", "llm-serving/llama-3-8b-hpa"]
+            .iter()
+            .filter(|n| issue_with(&r, &[n, "malformed metadata"]).is_some())
+            .count();
+        c.sim.load_objects(originals).expect("objects load");
+        let after = a.scan_once().await;
+        Row {
+            fault: "a stuck namespace and an HPA with a problem become unreadable (malformed metadata) between rounds, then readable again",
+            expected: "each is a scan issue naming it; what the previous round found about them is carried over, stale (the stuck namespace and both problems stay: no alert resolves on unreadable data); current again once readable",
+            observed: format!(
+                "before: {}; unreadable: {}, {named}/2 named; after: {}",
+                summary(&first),
+                summary(&r),
+                summary(&after)
+            ),
+            holds: baseline_holds(&first)
+                && named == 2
+                && !r.complete
+                && r.stuck_namespaces.len() == 1
+                && r.owner_reference_problems.len() == 2
+                && stale(&r, "namespaces")
+                && stale(&r, "owner_references")
+                && baseline_holds(&after)
+                && !after.scanners.iter().any(|s| s.stale),
+        }
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. Remediation under faults
 
@@ -822,6 +872,7 @@ async fn fault_matrix() {
         ("closed-mid-body", broken("close")),
         ("truncated", broken("truncated")),
         ("hostile-objects", hostile_objects()),
+        ("unreadable-later", unreadable_later()),
         ("remediation-storm", remediation_under("storm")),
         ("remediation-forbidden", remediation_under("forbidden")),
         ("remediation-truncated", remediation_under("truncated")),

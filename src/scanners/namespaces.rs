@@ -59,7 +59,7 @@ impl NamespaceScanner {
             .list(&namespaces_type(), None)
             .await
             .map_err(ScanError::List)?;
-        findings.issues.extend(listed.malformed.iter().cloned());
+        findings.note_malformed("namespaces", &listed.malformed);
 
         let terminating: Vec<(NamespaceView, jiff::Timestamp)> = listed
             .objects
@@ -148,7 +148,7 @@ impl NamespaceScanner {
         for (scope, rt, result) in lists {
             match result.as_ref() {
                 Ok(list) => {
-                    findings.issues.extend(list.malformed.iter().cloned());
+                    findings.note_malformed(&rt.qualified_name(), &list.malformed);
                     for listed in &list.objects {
                         let Some((remaining, _)) = out.get_mut(&*listed.namespace) else {
                             continue;
@@ -239,7 +239,7 @@ impl NamespaceScanner {
                     continue;
                 }
             };
-            findings.issues.extend(list.malformed.iter().cloned());
+            findings.note_malformed(&rt.qualified_name(), &list.malformed);
             for listed in &list.objects {
                 let Some(deleted) = listed.deletion_timestamp() else {
                     continue;

@@ -177,7 +177,7 @@ impl OwnerReferenceScanner {
                     continue;
                 }
             };
-            findings.issues.extend(result.malformed.iter().cloned());
+            findings.note_malformed(&rt.qualified_name(), &result.malformed);
             listed.insert(rt.qualified_name(), result.clone());
             for object in &result.objects {
                 match dependent(rt, object) {
