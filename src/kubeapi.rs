@@ -628,8 +628,8 @@ impl ClusterApi {
     }
 
     /// The rest of a list [`Self::list_first_page`] began. With `within`, only the objects in
-    /// those namespaces are kept, page by page: the others are never held (items that do not
-    /// parse are reported whatever their namespace).
+    /// those namespaces are kept, page by page: the others are never held (nor are items that do
+    /// not parse but say they are elsewhere).
     pub async fn list_rest(
         &self,
         rt: &ResourceType,
@@ -641,6 +641,9 @@ impl ClusterApi {
     ) -> Result<ListResult, ApiError> {
         if let Some(within) = within {
             begun.result.objects.retain(|o| within.contains(&*o.namespace));
+            let here =
+                |m: &crate::listed::MalformedItem| m.key.as_ref().is_none_or(|(ns, _)| within.contains(ns.as_str()));
+            begun.result.malformed.retain(here);
         }
         if begun.next.is_none() {
             return Ok(begun.result);
@@ -735,11 +738,14 @@ impl ClusterApi {
                             .as_mut()
                             .is_some_and(|seen| !o.uid.is_empty() && !seen.insert(o.uid.clone())) => {}
                     Ok(o) => out.objects.push(o),
-                    Err(e) => out.malformed.push(crate::listed::malformed_item(
-                        item.get(),
-                        &format!("{path}: item {i}"),
-                        &e,
-                    )),
+                    Err(e) => {
+                        let item = crate::listed::malformed_item(item.get(), &format!("{path}: item {i}"), &e);
+                        let elsewhere =
+                            |w: &HashSet<&str>| item.key.as_ref().is_some_and(|(ns, _)| !w.contains(ns.as_str()));
+                        if !within.is_some_and(elsewhere) {
+                            out.malformed.push(item);
+                        }
+                    }
                 }
             }
             token = page.metadata.continue_.filter(|t| !t.is_empty());

@@ -93,7 +93,8 @@ pub fn finish_cluster_wide(pages_left: Option<u64>, stuck: usize) -> bool {
     pages_left.is_some_and(|pages| pages <= stuck as u64)
 }
 
-/// Keeps only the objects of one namespace from a cluster-wide list.
+/// Keeps only the objects of one namespace from a cluster-wide list (and the unreadable items
+/// that are in it, or do not say where they are).
 fn in_namespace(list: &ListResult, namespace: &str) -> ListResult {
     ListResult {
         objects: list
@@ -102,7 +103,12 @@ fn in_namespace(list: &ListResult, namespace: &str) -> ListResult {
             .filter(|o| &*o.namespace == namespace)
             .cloned()
             .collect(),
-        malformed: list.malformed.clone(),
+        malformed: list
+            .malformed
+            .iter()
+            .filter(|m| m.key.as_ref().is_none_or(|(ns, _)| ns == namespace))
+            .cloned()
+            .collect(),
         vanished: list.vanished,
     }
 }
@@ -265,5 +271,22 @@ mod tests {
         // A continue token with a remaining count of 0 still means one more request.
         assert_eq!(page(Some("t"), Some(0)).pages_left(500), Some(1));
         assert_eq!(page(Some("t"), None).pages_left(500), None);
+    }
+
+    #[test]
+    fn a_namespace_split_reports_only_its_own_unreadable_items() {
+        let item = |key: Option<(&str, &str)>| crate::listed::MalformedItem {
+            message: format!("{key:?}"),
+            key: key.map(|(ns, name)| (ns.to_string(), name.to_string())),
+        };
+        let list = ListResult {
+            malformed: vec![item(Some(("a", "x"))), item(Some(("b", "y"))), item(None)],
+            ..ListResult::default()
+        };
+        // Its own, and the one that does not say where it is.
+        assert_eq!(
+            in_namespace(&list, "a").malformed,
+            vec![item(Some(("a", "x"))), item(None)]
+        );
     }
 }

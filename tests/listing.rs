@@ -230,9 +230,16 @@ async fn stuck_namespace_content_is_listed_by_cost() {
 async fn content_read_cluster_wide_keeps_only_the_stuck_namespaces() {
     let c = cluster(None, &[]).await;
     let mut objects = stuck_namespaces(3, "ConfigMap");
-    for i in 0..4 {
+    for i in 0..2 {
         objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("cm-{i}"), "namespace": "default"}}));
+    }
+    // Unreadable items (ownerReferences not a list; held by a finalizer, so the namespace
+    // controller leaves it): reported only where the stuck namespaces are.
+    for ns in ["default", "stuck-1"] {
+        objects.push(serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "unreadable", "namespace": ns, "ownerReferences": "oops",
+                "finalizers": ["example.com/hold"]}}));
     }
     c.sim.load_objects(objects).expect("objects load");
     c.sim.record_requests(true);
@@ -256,6 +263,15 @@ async fn content_read_cluster_wide_keeps_only_the_stuck_namespaces() {
         .collect();
     held.sort();
     assert_eq!(held, ["stuck-0/held", "stuck-1/held", "stuck-2/held"]);
+    let unreadable: Vec<&str> = list
+        .as_ref()
+        .unwrap()
+        .malformed
+        .iter()
+        .map(|m| m.message.as_str())
+        .collect();
+    assert_eq!(unreadable.len(), 1, "{unreadable:#?}");
+    assert!(unreadable[0].contains("(stuck-1/unreadable)"), "{unreadable:#?}");
 }
 
 /// An identity refused the cluster-wide list of a content type (granted per namespace) still gets
