@@ -248,7 +248,8 @@ pub struct TerminatingNamespace {
     /// APIServices reporting `Available=False`, named as `name: reason`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unavailable_api_services: Vec<String>,
-    /// Resources in the namespace that could not be listed: the content picture is partial.
+    /// Resources in the namespace that could not be listed, or had an object that could not be
+    /// read: the content picture is partial.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unlisted_resources: Vec<String>,
 }

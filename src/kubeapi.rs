@@ -739,7 +739,8 @@ impl ClusterApi {
                             .is_some_and(|seen| !o.uid.is_empty() && !seen.insert(o.uid.clone())) => {}
                     Ok(o) => out.objects.push(o),
                     Err(e) => {
-                        let item = crate::listed::malformed_item(item.get(), &format!("{path}: item {i}"), &e);
+                        let item =
+                            crate::listed::malformed_item(item.get(), &format!("{path}: item {i}"), &e, rt.namespaced);
                         let elsewhere =
                             |w: &HashSet<&str>| item.key.as_ref().is_some_and(|(ns, _)| !w.contains(ns.as_str()));
                         if !within.is_some_and(elsewhere) {

@@ -338,8 +338,9 @@ fn scale_target(target: Option<&serde_json::Value>) -> ScaleTargetRef {
 }
 
 /// A raw list item that could not be read, as a [`MalformedItem`]: `what` (e.g. "/api/v1/pods:
-/// item 3") and the error, then ` (namespace/name)` as far as the item says.
-pub fn malformed_item(raw: &str, what: &str, error: &str) -> MalformedItem {
+/// item 3") and the error, then ` (namespace/name)` as far as the item says. An item of a
+/// `namespaced` type that names no namespace does not say where it is (no key).
+pub fn malformed_item(raw: &str, what: &str, error: &str, namespaced: bool) -> MalformedItem {
     #[derive(Deserialize)]
     struct Named {
         metadata: NamedMeta,
@@ -366,8 +367,11 @@ pub fn malformed_item(raw: &str, what: &str, error: &str) -> MalformedItem {
     };
     // Only a name and a namespace that are strings (or no namespace) identify the object.
     let key = match (&namespace, text(&name)) {
-        (None, Some(name)) => Some((String::new(), name.to_string())),
-        (Some(ns), Some(name)) => ns.as_str().map(|ns| (ns.to_string(), name.to_string())),
+        (None, Some(name)) if !namespaced => Some((String::new(), name.to_string())),
+        (Some(ns), Some(name)) => ns
+            .as_str()
+            .filter(|ns| !(namespaced && ns.is_empty()))
+            .map(|ns| (ns.to_string(), name.to_string())),
         _ => None,
     };
     MalformedItem {
@@ -489,7 +493,7 @@ mod tests {
 
     #[test]
     fn items_are_named_in_messages_as_far_as_they_can_be_read() {
-        let item = |raw: &str| malformed_item(raw, "pods: item 0", "bad");
+        let item = |raw: &str| malformed_item(raw, "pods: item 0", "bad", false);
         let named = item(r#"{"metadata":{"name":"a","namespace":"x"}}"#);
         assert_eq!(named.message, "pods: item 0 (x/a): bad");
         assert_eq!(named.key, Some(("x".into(), "a".into())));
@@ -510,5 +514,8 @@ mod tests {
             }
         );
         assert_eq!(item("[1]").key, None);
+        // Of a namespaced type, an item without a namespace does not say where it is.
+        let nowhere = malformed_item(r#"{"metadata":{"name":"a"}}"#, "pods: item 0", "bad", true);
+        assert_eq!(nowhere.key, None);
     }
 }

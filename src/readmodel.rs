@@ -88,7 +88,7 @@ impl Drop for Declaration<'_> {
 /// Whether to finish a stuck namespace's content type cluster-wide rather than list it in each of
 /// `stuck` namespaces, once the first cluster-wide page says how many pages are left (`None`:
 /// the server did not say). Finishing costs the pages left, switching one request per namespace;
-/// a tie goes cluster-wide (that list may serve others). Pure.
+/// a tie goes cluster-wide (as many requests, and they are not spread over namespaces). Pure.
 pub fn finish_cluster_wide(pages_left: Option<u64>, stuck: usize) -> bool {
     pages_left.is_some_and(|pages| pages <= stuck as u64)
 }

@@ -542,14 +542,22 @@ fn unreadable_later() -> RowFuture {
             .count();
         c.sim.load_objects(originals).expect("objects load");
         let after = a.scan_once().await;
+        // The object holding the namespace (its blocker) becomes unreadable, finalizer kept.
+        let adapter = stored("model.aibrix.ai/modeladapters", "aibrix-system", "qwen-code-lora");
+        let mut spoiled = adapter.clone();
+        spoiled["metadata"]["ownerReferences"] = json!("oops");
+        c.sim.load_objects(vec![spoiled]).expect("objects load");
+        let blocker = a.scan_once().await;
+        c.sim.load_objects(vec![adapter]).expect("objects load");
         Row {
-            fault: "a stuck namespace and an HPA with a problem become unreadable (malformed metadata) between rounds, then readable again",
-            expected: "each is a scan issue naming it; what the previous round found about them is carried over, stale (the stuck namespace and both problems stay: no alert resolves on unreadable data); current again once readable",
+            fault: "a stuck namespace and an HPA with a problem become unreadable (malformed metadata) between rounds, then readable again; then the object holding the namespace does",
+            expected: "each is a scan issue naming it; what the previous round found about them is carried over, stale (the stuck namespace and both problems stay: no alert resolves on unreadable data); current again once readable; the unreadable holder's blocker is carried over too",
             observed: format!(
-                "before: {}; unreadable: {}, {named}/2 named; after: {}",
+                "before: {}; unreadable: {}, {named}/2 named; after: {}; holder unreadable: {}",
                 summary(&first),
                 summary(&r),
-                summary(&after)
+                summary(&after),
+                summary(&blocker)
             ),
             holds: baseline_holds(&first)
                 && named == 2
@@ -559,7 +567,9 @@ fn unreadable_later() -> RowFuture {
                 && stale(&r, "namespaces")
                 && stale(&r, "owner_references")
                 && baseline_holds(&after)
-                && !after.scanners.iter().any(|s| s.stale),
+                && !after.scanners.iter().any(|s| s.stale)
+                && blocker.stuck_namespaces.iter().map(|n| n.blockers.len()).sum::<usize>() == 1
+                && stale(&blocker, "namespaces"),
         }
     })
 }

@@ -149,6 +149,15 @@ impl NamespaceScanner {
             match result.as_ref() {
                 Ok(list) => {
                     findings.note_malformed(&rt.qualified_name(), &list.malformed);
+                    // An unreadable object in a stuck namespace: this type's blockers there could
+                    // not be judged, so they are carried over like those of an unlisted type.
+                    for (ns, _) in list.malformed.iter().filter_map(|m| m.key.as_ref()) {
+                        if let Some((_, unlisted)) = out.get_mut(ns.as_str()) {
+                            if !unlisted.contains(&rt.qualified_name()) {
+                                unlisted.push(rt.qualified_name());
+                            }
+                        }
+                    }
                     for listed in &list.objects {
                         let Some((remaining, _)) = out.get_mut(&*listed.namespace) else {
                             continue;
