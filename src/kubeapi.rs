@@ -641,9 +641,7 @@ impl ClusterApi {
     ) -> Result<ListResult, ApiError> {
         if let Some(within) = within {
             begun.result.objects.retain(|o| within.contains(&*o.namespace));
-            let here =
-                |m: &crate::listed::MalformedItem| m.key.as_ref().is_none_or(|(ns, _)| within.contains(ns.as_str()));
-            begun.result.malformed.retain(here);
+            begun.result.malformed.retain(|m| m.may_be_in(|ns| within.contains(ns)));
         }
         if begun.next.is_none() {
             return Ok(begun.result);
@@ -741,9 +739,7 @@ impl ClusterApi {
                     Err(e) => {
                         let item =
                             crate::listed::malformed_item(item.get(), &format!("{path}: item {i}"), &e, rt.namespaced);
-                        let elsewhere =
-                            |w: &HashSet<&str>| item.key.as_ref().is_some_and(|(ns, _)| !w.contains(ns.as_str()));
-                        if !within.is_some_and(elsewhere) {
+                        if within.is_none_or(|w| item.may_be_in(|ns| w.contains(ns))) {
                             out.malformed.push(item);
                         }
                     }

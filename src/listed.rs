@@ -270,6 +270,14 @@ pub struct MalformedItem {
     pub key: Option<(String, String)>,
 }
 
+impl MalformedItem {
+    /// Whether the item may be in a namespace `wanted` accepts: it says it is, or does not say
+    /// where it is.
+    pub fn may_be_in(&self, wanted: impl Fn(&str) -> bool) -> bool {
+        self.key.as_ref().is_none_or(|(namespace, _)| wanted(namespace))
+    }
+}
+
 /// The fast reading of an item: its metadata and, for HPAs, its spec.
 #[derive(Deserialize)]
 struct FastItem {

@@ -106,7 +106,7 @@ fn in_namespace(list: &ListResult, namespace: &str) -> ListResult {
         malformed: list
             .malformed
             .iter()
-            .filter(|m| m.key.as_ref().is_none_or(|(ns, _)| ns == namespace))
+            .filter(|m| m.may_be_in(|ns| ns == namespace))
             .cloned()
             .collect(),
         vanished: list.vanished,

@@ -71,14 +71,16 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
     let unreadable_set: std::collections::HashSet<&crate::findings::UnreadableObject> =
         current.unreadable_objects.iter().collect();
     let unreadable = |resource: String, namespace: &str, name: &str| {
-        !unreadable_set.is_empty()
-            && unreadable_set.contains(&crate::findings::UnreadableObject {
-                resource,
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            })
+        unreadable_set.contains(&crate::findings::UnreadableObject {
+            resource,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
     };
-    let unread = |o: &crate::findings::ObjectId| unreadable(o.qualified_resource(), &o.namespace, &o.name);
+    // Most scans read every object: then no key is built.
+    let unread = |o: &crate::findings::ObjectId| {
+        !unreadable_set.is_empty() && unreadable(o.qualified_resource(), &o.namespace, &o.name)
+    };
     // A reference is the same one only if it still says the same thing: a corrected kind is new.
     let reference_key = |uid: &str, r: &crate::findings::ReferenceAsWritten| {
         (
@@ -119,7 +121,8 @@ pub fn carry_over(previous: &ScannerFindings, current: &mut ScannerFindings) -> 
         .terminating_namespaces
         .iter()
         .filter(|o| {
-            unreadable("namespaces".into(), "", &o.namespace)
+            !unreadable_set.is_empty()
+                && unreadable("namespaces".into(), "", &o.namespace)
                 && !current
                     .terminating_namespaces
                     .iter()

@@ -148,13 +148,14 @@ impl NamespaceScanner {
         for (scope, rt, result) in lists {
             match result.as_ref() {
                 Ok(list) => {
-                    findings.note_malformed(&rt.qualified_name(), &list.malformed);
+                    let resource = rt.qualified_name();
+                    findings.note_malformed(&resource, &list.malformed);
                     // An unreadable object in a stuck namespace: this type's blockers there could
                     // not be judged, so they are carried over like those of an unlisted type.
                     for (ns, _) in list.malformed.iter().filter_map(|m| m.key.as_ref()) {
                         if let Some((_, unlisted)) = out.get_mut(ns.as_str()) {
-                            if !unlisted.contains(&rt.qualified_name()) {
-                                unlisted.push(rt.qualified_name());
+                            if !unlisted.contains(&resource) {
+                                unlisted.push(resource.clone());
                             }
                         }
                     }
